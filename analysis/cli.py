@@ -1,0 +1,39 @@
+"""Command line: ``python -m analysis <command> [options]``.
+
+Each command lives in the module that owns it; this file only dispatches, so
+that ``python -m analysis pool`` does not import the book machinery.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "pool": ("analysis.pool_cli", "pool a CSV of studies (meta-analysis of one outcome)"),
+    "check": ("analysis.validate", "validate the dataset in data/ (errors exit non-zero)"),
+    "import-metapsy": ("analysis.metapsy", "convert a Metapsy-standard database into data/"),
+    "build": ("analysis.build", "validate, re-run stale chapters and build the book"),
+    "release": ("analysis.changelog", "record the current results as a release (snapshot + changelog)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: python -m analysis <command> [options]", "", "commands:"]
+    for name, (_, help_text) in COMMANDS.items():
+        lines.append(f"  {name:<16}{help_text}")
+    lines.append("")
+    lines.append("Run 'python -m analysis <command> --help' for a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
