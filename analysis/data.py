@@ -582,6 +582,7 @@ def _read_all(data_dir, curated: bool):
         issues += _check_foreign_keys(tables, schemas, names)
     domains, located, found = _read_domains(data_dir, label)
     issues += found
+    issues += _check_grade(data_dir, label, {d.get("id") for d in domains})
     if not all(n in tables for n in REQUIRED_TABLES):
         return tables, package, domains, None, [], issues
     raw = tables["outcomes"].frame()
@@ -604,6 +605,19 @@ def _read_all(data_dir, curated: bool):
     failed = {(i.file, i.line, i.column) for i in issues if i.severity == "error"}
     issues += [i for i in rules + warnings if (i.file, i.line, i.column) not in failed]
     return tables, package, domains, view, applied, issues
+
+
+def _check_grade(data_dir: Path, label: str, domain_ids: set) -> list[Issue]:
+    """The reviewed GRADE judgements (optional ``grade.yml``) must be well formed and name known domains."""
+    from analysis.grade import load_judgements
+
+    file = f"{label}/grade.yml"
+    try:
+        judgements = load_judgements(data_dir / "grade.yml")
+    except (ValueError, yaml.YAMLError) as exc:
+        return [Issue(file, None, None, None, "grade-judgements", str(exc).replace(str(data_dir / "grade.yml") + ": ", ""))]
+    return [Issue(file, None, None, str(outcome), "grade-domain", "not a domain id of domains.yml")
+            for outcome in judgements if outcome not in domain_ids]
 
 
 # --------------------------------------------------------------------------- curation
