@@ -1,0 +1,377 @@
+"""Build the living review: ``python -m analysis build``.
+
+validate the data (refuse on errors) -> fingerprint each domain (its data slice, the template,
+the analysis package source, the parameters) -> execute only stale domain notebooks with
+papermill, in parallel -> results JSON -> generated pages and changelog -> ``jupyter-book build -W``
+(execution off) -> publish ``_build/html`` and ``_build/results`` atomically.
+
+Jupyter Book's own cache hashes only code cells, so a changed CSV would not re-run anything; the
+build therefore decides staleness itself. A domain notebook records its fingerprint as a papermill
+parameter, so staleness is read back from the executed notebook.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEMPLATE = Path("chapters/_templates/domain.ipynb")
+DOMAIN_DIR = Path("chapters/domains")
+GENERATED_DIR = Path("chapters/generated")
+BUILD_DIR = Path("_build")
+WORK_DIR = BUILD_DIR / ".work"
+KERNEL = "python3"
+
+
+class BuildError(Exception):
+    """A build step failed; the published book and results are left untouched."""
+
+
+@dataclass
+class BuildReport:
+    executed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    book_built: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "executed": self.executed,
+            "reused": self.reused,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "book_built": self.book_built,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# fingerprints
+
+
+def _sha(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+#: Modules that a domain chapter never runs (the build itself, other commands, the generated
+#: overview pages); changing them does not make the chapters stale. Every other module is
+#: hashed, so a change to any statistics or plotting code re-executes every chapter.
+NOT_IN_CHAPTERS = {"__main__.py", "build.py", "changelog.py", "cli.py", "metapsy.py", "pages.py",
+                   "pool_cli.py", "validate.py"}
+
+
+def package_fingerprint(package_dir: Path | None = None) -> str:
+    """Hash of the analysis package sources a chapter can run (path and content)."""
+    package_dir = package_dir or Path(__file__).resolve().parent
+    parts: list[bytes] = []
+    for path in sorted(package_dir.rglob("*.py")):
+        if path.name in NOT_IN_CHAPTERS:
+            continue
+        parts.append(path.relative_to(package_dir).as_posix().encode())
+        parts.append(path.read_bytes())
+    return _sha(*parts)
+
+
+def domain_fingerprint(slice_bytes: bytes, template_bytes: bytes, package_fp: str, params: dict) -> str:
+    """Fingerprint of one domain chapter: data slice + template + package + parameters."""
+    params_bytes = json.dumps(params, sort_keys=True).encode()
+    return _sha(slice_bytes, template_bytes, package_fp.encode(), params_bytes)
+
+
+def _notebook_fingerprint(path: Path) -> str | None:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("fingerprint")
+
+
+# ---------------------------------------------------------------------------------------------
+# execution
+
+
+def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
+                    substitutions: dict[str, str]) -> float:
+    """Run one domain notebook with papermill (in a worker process); returns seconds.
+
+    Markdown cells of the template carry placeholders (``@DOMAIN_ID@`` ...) for what must be
+    static text in the page (its title, figure labels); they are filled after execution with
+    values that were escaped for MyST by the caller. Parameters go through papermill, which
+    writes them as Python literals: data never becomes code.
+    """
+    import nbformat
+    import papermill as pm
+
+    start = time.perf_counter()
+    nb = pm.execute_notebook(
+        template,
+        output,
+        parameters=parameters,
+        kernel_name=KERNEL,
+        progress_bar=False,
+        log_output=False,
+        cwd=cwd,
+    )
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
+        if cell.cell_type == "markdown":
+            for placeholder, value in substitutions.items():
+                cell.source = cell.source.replace(placeholder, value)
+    nbformat.write(nb, output)
+    return time.perf_counter() - start
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Replace directory ``target`` by ``new`` with two renames (never a half-copied tree)."""
+    old = target.with_name("." + target.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+class Builder:
+    """One build of the book rooted at ``root``."""
+
+    def __init__(self, root: Path, data_dir: Path, jobs: int, force: bool = False,
+                 run_book: bool = True, quiet: bool = False):
+        self.root = root.resolve()
+        self.data_dir = (self.root / data_dir).resolve() if not data_dir.is_absolute() else data_dir
+        self.jobs = max(1, jobs)
+        self.force = force
+        self.run_book = run_book
+        self.quiet = quiet
+        self.report = BuildReport()
+
+    # -- output ---------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+    # -- steps ----------------------------------------------------------------------------
+    def validate(self):
+        from analysis import data
+
+        start = time.perf_counter()
+        try:
+            ds = data.load(self.data_dir)
+        except data.DataError as exc:
+            for issue in exc.issues:
+                print(f"error: {issue}", file=sys.stderr)
+            raise BuildError(f"the data in {self.data_dir} have {len(exc.issues)} error(s); "
+                             "nothing was built (run `python -m analysis check` for details)") from exc
+        self.report.seconds["validate"] = time.perf_counter() - start
+        warnings = [i for i in getattr(ds, "issues", []) if getattr(i, "severity", "") == "warning"]
+        self.say(f"data: {self.data_dir.relative_to(self.root) if self.data_dir.is_relative_to(self.root) else self.data_dir}"
+                 f" valid (version {ds.version}; {len(warnings)} warning(s))")
+        return ds
+
+    def plan(self, ds) -> list[tuple[str, str, dict, bool]]:
+        from analysis import report
+
+        template_bytes = (self.root / TEMPLATE).read_bytes()
+        package_fp = package_fingerprint()
+        try:
+            judgements = report.load_judgements(self.data_dir)
+        except ValueError as exc:
+            raise BuildError(str(exc)) from exc
+        plan = []
+        for domain in ds.domains:
+            domain_id = domain["id"]
+            params = report.chapter_parameters(domain_id)
+            fp = domain_fingerprint(report.domain_slice(ds, domain_id, judgements), template_bytes, package_fp,
+                                    params)
+            notebook = self.root / DOMAIN_DIR / f"{domain_id}.ipynb"
+            results = self.root / WORK_DIR / "domain-results" / f"{domain_id}.json"
+            stale = self.force or not results.exists() or _notebook_fingerprint(notebook) != fp
+            plan.append((domain_id, fp, params, stale))
+        return plan
+
+    def execute(self, ds, plan) -> None:
+        from analysis import report
+
+        stale = [(d, fp, params) for d, fp, params, is_stale in plan if is_stale]
+        self.report.reused = [d for d, _, _, is_stale in plan if not is_stale]
+        if not stale:
+            self.say(f"chapters: all {len(plan)} domain chapters up to date")
+            return
+        self.say(f"chapters: executing {len(stale)} of {len(plan)} domain chapters "
+                 f"({self.jobs} in parallel); reusing {len(self.report.reused)}")
+        staging = self.root / WORK_DIR / "notebooks"
+        results_dir = self.root / WORK_DIR / "domain-results"
+        staging.mkdir(parents=True, exist_ok=True)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / DOMAIN_DIR).mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        failures = []
+        with cf.ProcessPoolExecutor(max_workers=self.jobs) as pool:
+            futures = {}
+            for domain_id, fp, params in stale:
+                parameters = dict(params, fingerprint=fp, data_dir=str(self.data_dir),
+                                  results_path=str(results_dir / f"{domain_id}.json"))
+                output = staging / f"{domain_id}.ipynb"
+                futures[pool.submit(_execute_domain, str(self.root / TEMPLATE), str(output),
+                                    parameters, str(self.root / DOMAIN_DIR),
+                                    report.chapter_substitutions(ds, domain_id))] = domain_id
+            for done, future in enumerate(cf.as_completed(futures), start=1):
+                domain_id = futures[future]
+                try:
+                    seconds = future.result()
+                except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+                    failures.append((domain_id, exc))
+                    self.say(f"  [{done}/{len(stale)}] FAILED {domain_id}")
+                    continue
+                os.replace(staging / f"{domain_id}.ipynb", self.root / DOMAIN_DIR / f"{domain_id}.ipynb")
+                self.report.executed.append(domain_id)
+                self.say(f"  [{done}/{len(stale)}] {domain_id} ({seconds:.1f} s)")
+        self.report.seconds["execute"] = time.perf_counter() - start
+        self.report.executed.sort()
+        if failures:
+            lines = [f"{d}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+                     for d, exc in failures]
+            raise BuildError("domain chapter(s) failed:\n  " + "\n  ".join(lines))
+
+    def collect(self, ds, plan) -> Path:
+        """Write every results file into a staging directory and the generated pages."""
+        from analysis import pages, report
+
+        start = time.perf_counter()
+        staging = self.root / WORK_DIR / "results-new"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        domain_results = {}
+        for domain_id, _, _, _ in plan:
+            src = self.root / WORK_DIR / "domain-results" / f"{domain_id}.json"
+            domain_results[domain_id] = json.loads(src.read_text(encoding="utf-8"))
+            shutil.copyfile(src, staging / f"{domain_id}.json")
+        reproduction = report.reproduce_published(ds, self.data_dir)
+        _atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
+        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir)
+        self.report.seconds["pages"] = time.perf_counter() - start
+        return staging
+
+    def book(self) -> Path:
+        start = time.perf_counter()
+        jb_dir = self.root / WORK_DIR / "jb"
+        cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+               "build", str(self.root), "--path-output", str(jb_dir), "-W", "--keep-going", "--quiet"]
+        self.say("book: jupyter-book build -W (execution off)")
+        proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True)
+        self.report.seconds["book"] = time.perf_counter() - start
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+            raise BuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
+        self.report.book_built = True
+        return jb_dir / "_build" / "html"
+
+    def publish(self, html: Path | None, results_staging: Path) -> None:
+        """Swap the new book and results in; on any earlier failure this is never reached."""
+        build = self.root / BUILD_DIR
+        build.mkdir(exist_ok=True)
+        if html is not None:
+            html_new = build / ".html-new"
+            if html_new.exists():
+                shutil.rmtree(html_new)
+            shutil.copytree(html, html_new)
+            _swap_in(html_new, build / "html")
+        _swap_in(results_staging, build / "results")
+
+    def book_fingerprint(self, plan) -> str:
+        """Everything the published book depends on besides the domain notebooks."""
+        parts = [fp.encode() for _, fp, _, _ in plan]
+        package_dir = Path(__file__).resolve().parent
+        parts += [p.read_bytes() for p in sorted(package_dir.glob("*.py"))]
+        sources = [self.root / "_config.yml", self.root / "_toc.yml"]
+        sources += sorted(self.data_dir.glob("*"))
+        sources += sorted(p for p in (self.root / "chapters").glob("*.md"))
+        sources += sorted((self.root / "chapters" / "_static").glob("*"))
+        for path in sources:
+            if path.is_file():
+                parts += [path.name.encode(), path.read_bytes()]
+        parts.append(str(self.run_book).encode())
+        return _sha(*parts)
+
+    def run(self) -> BuildReport:
+        total = time.perf_counter()
+        ds = self.validate()
+        plan = self.plan(ds)
+        state_file = self.root / WORK_DIR / "state.json"
+        published = self.root / BUILD_DIR / "results"
+        if not any(stale for *_, stale in plan) and not self.force:
+            book_fp = self.book_fingerprint(plan)
+            state = json.loads(state_file.read_text()) if state_file.exists() else {}
+            if state.get("book") == book_fp and published.exists() and \
+                    (not self.run_book or (self.root / BUILD_DIR / "html" / "index.html").exists()):
+                self.report.reused = [d for d, *_ in plan]
+                self.report.seconds["total"] = time.perf_counter() - total
+                _atomic_write(published / "build.json",
+                              json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
+                self.say(f"up to date: nothing changed since the last build "
+                         f"({self.report.seconds['total']:.1f} s)")
+                return self.report
+        self.execute(ds, plan)
+        staging = self.collect(ds, plan)
+        html = self.book() if self.run_book else None
+        self.report.seconds["total"] = time.perf_counter() - total
+        _atomic_write(staging / "build.json", json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
+        self.publish(html, staging)
+        _atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
+        where = (self.root / BUILD_DIR / "html" / "index.html") if html else None
+        self.say(f"done in {self.report.seconds['total']:.1f} s: executed {len(self.report.executed)}, "
+                 f"reused {len(self.report.reused)}" + (f"; open {where}" if where else ""))
+        return self.report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis build", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=".", help="book root (holds _config.yml); default: .")
+    parser.add_argument("--data", default="data", help="dataset directory; default: data")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel notebooks")
+    parser.add_argument("--force", action="store_true", help="re-execute every domain chapter")
+    parser.add_argument("--no-book", action="store_true", help="stop after results and pages")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--traceback", action="store_true", help="show the traceback of an internal error")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    if not (root / "_config.yml").exists():
+        print(f"error: {root.resolve()}: no _config.yml here; run from the repository root or pass --root",
+              file=sys.stderr)
+        return 2
+    builder = Builder(root, Path(args.data), args.jobs, force=args.force, run_book=not args.no_book,
+                      quiet=args.quiet)
+    try:
+        builder.run()
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("the published book and results were left unchanged", file=sys.stderr)
+        return 1
+    except Exception as exc:  # an internal error: still never publish half a book
+        if args.traceback:
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --traceback for details)",
+              file=sys.stderr)
+        print("the published book and results were left unchanged", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,146 @@
+"""The living book: a real build on a temporary copy of the repository.
+
+One module-scoped clean build (``jupyter-book build -W``) is shared by the tests; the rebuild
+tests run after it in order: no change -> nothing re-executed; one trial's outcome row changed ->
+exactly the domains containing that row re-executed, and "What's new" names the trial and the shift.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analysis import data, pages, report
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
+                                "domains", "generated", "*.egg-info", "benchmarks")
+
+
+def _build(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=1800)
+
+
+def _results(root: Path, name: str) -> dict:
+    return json.loads((root / "_build" / "results" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("book") / "review"
+    shutil.copytree(ROOT, root, ignore=IGNORE)
+    proc = _build(root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+def test_toc_lists_every_domain_of_domains_yml():
+    ds = data.load(ROOT / "data")
+    committed = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    assert committed == pages.toc(ds.domains), "_toc.yml is out of date: run `python -m analysis build`"
+    listed = re.findall(r"chapters/domains/([a-z0-9-]+)", committed)
+    assert listed == [d["id"] for d in ds.domains]
+
+
+def test_every_domain_page_has_its_forest_plot(book):
+    ds = data.load(book / "data")
+    build = _results(book, "build")
+    assert sorted(build["executed"]) == sorted(d["id"] for d in ds.domains)
+    for domain in ds.domains:
+        page = book / "_build" / "html" / "chapters" / "domains" / f"{domain['id']}.html"
+        text = page.read_text(encoding="utf-8")
+        assert f'id="fig-forest-{domain["id"]}"' in text, domain["id"]
+        figure = re.search(rf'<figure[^>]*id="fig-forest-{domain["id"]}".*?<img[^>]*src="([^"]+)"', text, re.S)
+        assert figure and (page.parent / figure.group(1)).exists(), domain["id"]
+
+
+def test_glued_numbers_equal_the_results_json(book):
+    ds = data.load(book / "data")
+    for domain in ds.domains:
+        res = _results(book, domain["id"])
+        text = (book / "_build" / "html" / "chapters" / "domains" / f"{domain['id']}.html").read_text(encoding="utf-8")
+        pasted = [html.unescape(re.sub(r"<[^>]+>", "", m)) for m in
+                  re.findall(r'<span class="pasted-text">(.*?)</span>', text, re.S)]
+        numbers = res["numbers"]
+        p = res["primary"]
+        # the numbers are formatted from the engine's values in the JSON, and the page shows exactly them
+        assert numbers["estimate"] == report.fmt(p["estimate"])
+        assert numbers["ci_low"] == report.fmt(p["ci_low"]) and numbers["ci_high"] == report.fmt(p["ci_high"])
+        assert numbers["k"] == str(p["k"])
+        expected = [numbers[k] for k in ("k", "n_studies", "n_participants", "estimate", "ci_low", "ci_high",
+                                         "pi_low", "pi_high")]
+        assert pasted[:len(expected)] == expected, domain["id"]
+
+
+def test_reproduction_of_smit_2022(book):
+    reproduction = _results(book, "reproduction")
+    by = {r["outcome"]: r for r in reproduction}
+    assert set(by) == {"clinical-recovery", "personal-recovery", "functional-recovery"}
+    for r in reproduction:
+        assert r["match"], (r["outcome"], r["published"], r["reproduced"])
+        for key in ("review", "outcome", "published", "reproduced", "settings", "match"):
+            assert key in r
+
+
+def test_no_change_rebuild_executes_nothing(book):
+    proc = _build(book)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    build = _results(book, "build")
+    assert build["executed"] == []
+
+
+def test_one_changed_trial_reexecutes_exactly_its_domains(book):
+    outcomes_csv = book / "data" / "outcomes.csv"
+    lines = outcomes_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    ds = data.load(book / "data")
+    # a msd row of one trial, not touched by the curation log
+    curated_ids = set(ds.curation["outcome_id"].dropna())
+    target = next(r for _, r in ds.raw_outcomes.iterrows()
+                  if r["data_type"] == "msd" and r["outcome_id"] not in curated_ids and r["study_id"] == "johnson2018")
+    line_no = int(target["_line"])
+    cells = lines[line_no - 1].rstrip("\n").split(",")
+    col = header.index("mean1")
+    cells[col] = str(float(cells[col]) + 5)
+    lines[line_no - 1] = ",".join(cells) + "\n"
+    outcomes_csv.write_text("".join(lines), encoding="utf-8")
+
+    expected = sorted(d["id"] for d in ds.domains
+                      if target["outcome_id"] in _results(book, d["id"])["outcome_ids"])
+    before = {d: _results(book, d)["primary"]["estimate"] for d in expected}
+    proc = _build(book)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    build = _results(book, "build")
+    assert sorted(build["executed"]) == expected
+    changes = _results(book, "changes")
+    assert "johnson2018" in changes["changed"]
+    whats_new = (book / "_build" / "html" / "chapters" / "generated" / "whats-new.html").read_text(encoding="utf-8")
+    assert "johnson2018" in whats_new
+    for domain_id in expected:
+        after = _results(book, domain_id)["primary"]["estimate"]
+        assert after != before[domain_id]
+        assert report.fmt(before[domain_id]).replace("\u2212", "-") in html.unescape(whats_new).replace("\u2212", "-")
+
+
+def test_template_passes_nbval_on_a_small_fixture(tmp_path):
+    fixture = tmp_path / "data"
+    shutil.copytree(ROOT / "data", fixture)
+    domains = yaml.safe_load((fixture / "domains.yml").read_text(encoding="utf-8"))
+    items = domains["domains"] if isinstance(domains, dict) else domains
+    keep = [d for d in items if d["id"] == "personal-recovery"]
+    (fixture / "domains.yml").write_text(yaml.safe_dump({"domains": keep} if isinstance(domains, dict) else keep,
+                                                        sort_keys=False), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                           str(ROOT / "chapters" / "_templates" / "domain.ipynb")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**__import__("os").environ, "REVIEW_DATA_DIR": str(fixture)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
