@@ -26,6 +26,8 @@ from pathlib import Path
 TEMPLATE = Path("chapters/_templates/domain.ipynb")
 DOMAIN_DIR = Path("chapters/domains")
 GENERATED_DIR = Path("chapters/generated")
+LEARN_DIR = Path("chapters/learn")
+LEARN_OUT = GENERATED_DIR / "learn"
 BUILD_DIR = Path("_build")
 WORK_DIR = BUILD_DIR / ".work"
 KERNEL = "python3"
@@ -36,9 +38,26 @@ class BuildError(Exception):
 
 
 @dataclass
+class Job:
+    """A chapter notebook to execute: a domain chapter (from the template) or a Learn chapter."""
+
+    kind: str                 # "domain" or "learn"
+    name: str                 # domain id or Learn chapter file stem
+    template: Path            # the notebook papermill executes
+    output: Path              # the executed notebook the book renders
+    fingerprint: str
+    parameters: dict
+    substitutions: dict
+    results: Path | None      # the domain's results JSON (domain chapters only)
+    stale: bool = True
+
+
+@dataclass
 class BuildReport:
-    executed: list[str] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)        # domain chapters
     reused: list[str] = field(default_factory=list)
+    learn_executed: list[str] = field(default_factory=list)  # Learn chapters
+    learn_reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     book_built: bool = False
 
@@ -46,6 +65,8 @@ class BuildReport:
         return {
             "executed": self.executed,
             "reused": self.reused,
+            "learn_executed": self.learn_executed,
+            "learn_reused": self.learn_reused,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "book_built": self.book_built,
         }
@@ -187,7 +208,8 @@ class Builder:
                  f" valid (version {ds.version}; {len(warnings)} warning(s))")
         return ds
 
-    def plan(self, ds) -> list[tuple[str, str, dict, bool]]:
+    def plan(self, ds) -> list[Job]:
+        """One job per domain chapter and per Learn chapter, each knowing whether it is stale."""
         from analysis import report
 
         template_bytes = (self.root / TEMPLATE).read_bytes()
@@ -196,61 +218,65 @@ class Builder:
             judgements = report.load_judgements(self.data_dir)
         except ValueError as exc:
             raise BuildError(str(exc)) from exc
-        plan = []
+        jobs = []
         for domain in ds.domains:
             domain_id = domain["id"]
             params = report.chapter_parameters(domain_id)
             fp = domain_fingerprint(report.domain_slice(ds, domain_id, judgements), template_bytes, package_fp,
                                     params)
-            notebook = self.root / DOMAIN_DIR / f"{domain_id}.ipynb"
             results = self.root / WORK_DIR / "domain-results" / f"{domain_id}.json"
-            stale = self.force or not results.exists() or _notebook_fingerprint(notebook) != fp
-            plan.append((domain_id, fp, params, stale))
-        return plan
+            jobs.append(Job("domain", domain_id, self.root / TEMPLATE, self.root / DOMAIN_DIR / f"{domain_id}.ipynb",
+                            fp, dict(params, results_path=str(results)),
+                            report.chapter_substitutions(ds, domain_id), results))
+        # Learn chapters read the whole dataset: any change of data/ makes them stale.
+        data_fp = _sha(*[p.name.encode() + p.read_bytes() for p in sorted(self.data_dir.glob("*")) if p.is_file()])
+        for source in sorted((self.root / LEARN_DIR).glob("*.ipynb")):
+            fp = domain_fingerprint(data_fp.encode(), source.read_bytes(), package_fp, {})
+            jobs.append(Job("learn", source.stem, source, self.root / LEARN_OUT / source.name, fp, {}, {}, None))
+        for job in jobs:
+            job.stale = (self.force or (job.results is not None and not job.results.exists())
+                         or _notebook_fingerprint(job.output) != job.fingerprint)
+        return jobs
 
-    def execute(self, ds, plan) -> None:
-        from analysis import report
-
-        stale = [(d, fp, params) for d, fp, params, is_stale in plan if is_stale]
-        self.report.reused = [d for d, _, _, is_stale in plan if not is_stale]
+    def execute(self, jobs: list[Job]) -> None:
+        stale = [job for job in jobs if job.stale]
+        self.report.reused = [j.name for j in jobs if j.kind == "domain" and not j.stale]
+        self.report.learn_reused = [j.name for j in jobs if j.kind == "learn" and not j.stale]
         if not stale:
-            self.say(f"chapters: all {len(plan)} domain chapters up to date")
+            self.say(f"chapters: all {len(jobs)} chapters up to date")
             return
-        self.say(f"chapters: executing {len(stale)} of {len(plan)} domain chapters "
-                 f"({self.jobs} in parallel); reusing {len(self.report.reused)}")
+        self.say(f"chapters: executing {len(stale)} of {len(jobs)} chapters ({self.jobs} in parallel)")
         staging = self.root / WORK_DIR / "notebooks"
-        results_dir = self.root / WORK_DIR / "domain-results"
         staging.mkdir(parents=True, exist_ok=True)
-        results_dir.mkdir(parents=True, exist_ok=True)
-        (self.root / DOMAIN_DIR).mkdir(parents=True, exist_ok=True)
+        (self.root / WORK_DIR / "domain-results").mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         failures = []
         with cf.ProcessPoolExecutor(max_workers=self.jobs) as pool:
             futures = {}
-            for domain_id, fp, params in stale:
-                parameters = dict(params, fingerprint=fp, data_dir=str(self.data_dir),
-                                  results_path=str(results_dir / f"{domain_id}.json"))
-                output = staging / f"{domain_id}.ipynb"
-                futures[pool.submit(_execute_domain, str(self.root / TEMPLATE), str(output),
-                                    parameters, str(self.root / DOMAIN_DIR),
-                                    report.chapter_substitutions(ds, domain_id))] = domain_id
+            for job in stale:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                parameters = dict(job.parameters, fingerprint=job.fingerprint, data_dir=str(self.data_dir))
+                futures[pool.submit(_execute_domain, str(job.template), str(staging / f"{job.kind}-{job.name}.ipynb"),
+                                    parameters, str(job.output.parent), job.substitutions)] = job
             for done, future in enumerate(cf.as_completed(futures), start=1):
-                domain_id = futures[future]
+                job = futures[future]
                 try:
                     seconds = future.result()
-                except Exception as exc:  # papermill raises PapermillExecutionError with the cell
-                    failures.append((domain_id, exc))
-                    self.say(f"  [{done}/{len(stale)}] FAILED {domain_id}")
+                except Exception as exc:  # papermill raises PapermillExecutionError naming the cell
+                    failures.append((job, exc))
+                    self.say(f"  [{done}/{len(stale)}] FAILED {job.kind} {job.name}")
                     continue
-                os.replace(staging / f"{domain_id}.ipynb", self.root / DOMAIN_DIR / f"{domain_id}.ipynb")
-                self.report.executed.append(domain_id)
-                self.say(f"  [{done}/{len(stale)}] {domain_id} ({seconds:.1f} s)")
+                os.replace(staging / f"{job.kind}-{job.name}.ipynb", job.output)
+                (self.report.executed if job.kind == "domain" else self.report.learn_executed).append(job.name)
+                self.say(f"  [{done}/{len(stale)}] {job.kind} {job.name} ({seconds:.1f} s)")
         self.report.seconds["execute"] = time.perf_counter() - start
         self.report.executed.sort()
+        self.report.learn_executed.sort()
         if failures:
-            lines = [f"{d}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
-                     for d, exc in failures]
-            raise BuildError("domain chapter(s) failed:\n  " + "\n  ".join(lines))
+            lines = [f"{job.kind} {job.name}: "
+                     f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+                     for job, exc in failures]
+            raise BuildError("chapter(s) failed:\n  " + "\n  ".join(lines))
 
     def collect(self, ds, plan) -> Path:
         """Write every results file into a staging directory and the generated pages."""
@@ -262,13 +288,17 @@ class Builder:
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         domain_results = {}
-        for domain_id, _, _, _ in plan:
-            src = self.root / WORK_DIR / "domain-results" / f"{domain_id}.json"
-            domain_results[domain_id] = json.loads(src.read_text(encoding="utf-8"))
-            shutil.copyfile(src, staging / f"{domain_id}.json")
+        for job in plan:
+            if job.kind == "domain":
+                domain_results[job.name] = json.loads(job.results.read_text(encoding="utf-8"))
+                shutil.copyfile(job.results, staging / f"{job.name}.json")
+        sof = {"rows": [domain_results[d["id"]]["summary_of_findings"] for d in ds.domains],
+               "dataset_version": ds.version}
+        _atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
         reproduction = report.reproduce_published(ds, self.data_dir)
         _atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
-        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir)
+        learn = [job.name for job in plan if job.kind == "learn"]
+        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn)
         self.report.seconds["pages"] = time.perf_counter() - start
         return staging
 
@@ -300,7 +330,7 @@ class Builder:
 
     def book_fingerprint(self, plan) -> str:
         """Everything the published book depends on besides the domain notebooks."""
-        parts = [fp.encode() for _, fp, _, _ in plan]
+        parts = [job.fingerprint.encode() for job in plan]
         package_dir = Path(__file__).resolve().parent
         parts += [p.read_bytes() for p in sorted(package_dir.glob("*.py"))]
         sources = [self.root / "_config.yml", self.root / "_toc.yml"]
@@ -319,19 +349,20 @@ class Builder:
         plan = self.plan(ds)
         state_file = self.root / WORK_DIR / "state.json"
         published = self.root / BUILD_DIR / "results"
-        if not any(stale for *_, stale in plan) and not self.force:
+        if not any(job.stale for job in plan) and not self.force:
             book_fp = self.book_fingerprint(plan)
             state = json.loads(state_file.read_text()) if state_file.exists() else {}
             if state.get("book") == book_fp and published.exists() and \
                     (not self.run_book or (self.root / BUILD_DIR / "html" / "index.html").exists()):
-                self.report.reused = [d for d, *_ in plan]
+                self.report.reused = [job.name for job in plan if job.kind == "domain"]
+                self.report.learn_reused = [job.name for job in plan if job.kind == "learn"]
                 self.report.seconds["total"] = time.perf_counter() - total
                 _atomic_write(published / "build.json",
                               json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
                 self.say(f"up to date: nothing changed since the last build "
                          f"({self.report.seconds['total']:.1f} s)")
                 return self.report
-        self.execute(ds, plan)
+        self.execute(plan)
         staging = self.collect(ds, plan)
         html = self.book() if self.run_book else None
         self.report.seconds["total"] = time.perf_counter() - total
@@ -339,8 +370,9 @@ class Builder:
         self.publish(html, staging)
         _atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
         where = (self.root / BUILD_DIR / "html" / "index.html") if html else None
-        self.say(f"done in {self.report.seconds['total']:.1f} s: executed {len(self.report.executed)}, "
-                 f"reused {len(self.report.reused)}" + (f"; open {where}" if where else ""))
+        self.say(f"done in {self.report.seconds['total']:.1f} s: executed {len(self.report.executed)} domain and "
+                 f"{len(self.report.learn_executed)} Learn chapters, reused {len(self.report.reused)} and "
+                 f"{len(self.report.learn_reused)}" + (f"; open {where}" if where else ""))
         return self.report
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from analysis import changelog, plots
-from analysis.report import fmt, label_of, md_escape
+from analysis.report import fmt, label_of, md_escape, sof_table_md
 
 GENERATED = Path("chapters/generated")
 FIGURES = GENERATED / "figures"
@@ -41,8 +41,9 @@ def _save_figure(fig, path: Path) -> None:
     tmp.unlink()
 
 
-def toc(domains: list[dict]) -> str:
-    """``_toc.yml`` of the book, listing one chapter per domain of ``data/domains.yml``."""
+def toc(domains: list[dict], learn: list[str] = ()) -> str:
+    """``_toc.yml`` of the book: one chapter per domain of ``data/domains.yml``, then the Learn
+    chapters (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``)."""
     spec = {
         "format": "jb-book",
         "root": "chapters/index",
@@ -62,6 +63,9 @@ def toc(domains: list[dict]) -> str:
             ]},
         ],
     }
+    if learn:
+        spec["parts"].insert(2, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
+            {"file": f"chapters/generated/learn/{name}"} for name in learn]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
 
@@ -102,9 +106,12 @@ def home_md(ds, domain_results: dict) -> str:
         ])
     updated = ds_updated(ds)
     table = _md_table(["outcome", "k", "trials", "participants", "g [95% CI]", "95% PI", "I²", "certainty"], rows)
+    sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains])
     return (f"## Summary across outcomes\n\n{table}\n\n"
             f"k: comparisons pooled; g: Hedges' g (positive favours peer support); PI: prediction interval; "
-            f"I²: Q-based. Dataset version **{md_escape(ds.version)}**, last updated **{md_escape(updated)}**.\n")
+            f"I²: Q-based. Dataset version **{md_escape(ds.version)}**, last updated **{md_escape(updated)}**.\n\n"
+            f"## Summary of findings\n\nPeer support compared with care as usual, waiting list or other control "
+            f"conditions, for people with mental health conditions; post-test.\n\n{sof}\n")
 
 
 def ds_updated(ds) -> str:
@@ -138,11 +145,13 @@ def included_studies_md(ds, flow: dict | None) -> str:
         "comparator": with_data["comparator"].map(lambda v: label_of(v, "comparator")),
         "n": with_data["n_total"],
     }).sort_values(["year", "trial"])
+    cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(with_data["citation_key"]))
     parts = [
         "# Included studies\n",
         f"{len(with_data)} randomised trials contribute outcome data; {len(awaiting)} further trials included by "
         "earlier reviews are awaiting data extraction. Click a column header to sort.\n",
         "```{raw} html\n" + _html_table(table) + "\n```\n",
+        f"Trials with outcome data: {cites}.\n",
         "## Risk of bias\n",
         "```{figure} figures/rob-traffic-light.png\n:name: fig-rob-traffic-light\n:alt: Risk-of-bias judgements "
         "per trial\n\nRisk of bias (RoB 2) per trial: D1 randomisation, D2 deviations from intended interventions, "
@@ -165,6 +174,8 @@ def included_studies_md(ds, flow: dict | None) -> str:
             "format": awaiting["format"].map(lambda v: label_of(v, "format")),
         }).sort_values(["year", "trial"])
         parts.append("```{raw} html\n" + _html_table(aw) + "\n```\n")
+        cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(awaiting["citation_key"]))
+        parts.append(f"Trials awaiting data: {cites}.\n")
     return "\n".join(parts)
 
 
@@ -229,7 +240,7 @@ def reproducibility_md(reproduction: list) -> str:
 def changes_md(changes: dict) -> str:
     lines = []
     if changes.get("since") is None and not changes["domains"]:
-        return f"First release: {len(changes['added'])} trials.\n"
+        return f"First release: {len(changes['added'])} trials listed (with outcome data or awaiting extraction).\n"
     for kind in ("added", "removed", "changed"):
         if changes[kind]:
             lines.append(f"- Trials {kind}: " + ", ".join(f"`{md_escape(t)}`" for t in changes[kind]))
@@ -329,7 +340,7 @@ def prisma_counts(flow: dict) -> dict:
 
 
 def write_pages(ds, domain_results: dict, reproduction: list, root: Path, results_dir: Path,
-                data_dir: Path) -> dict:
+                data_dir: Path, learn: list[str] = ()) -> dict:
     """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes."""
     root = Path(root)
     gen = root / GENERATED
@@ -338,7 +349,7 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     flow_path = data_dir / "search_flow.json"
     flow = json.loads(flow_path.read_text(encoding="utf-8")) if flow_path.exists() else None
 
-    write_if_changed(root / "_toc.yml", toc(ds.domains))
+    write_if_changed(root / "_toc.yml", toc(ds.domains, learn))
     write_if_changed(gen / "home.md", home_md(ds, domain_results))
     write_if_changed(gen / "conventions.md", conventions_md())
     write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow))

@@ -46,7 +46,8 @@ def book(tmp_path_factory):
 def test_toc_lists_every_domain_of_domains_yml():
     ds = data.load(ROOT / "data")
     committed = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    assert committed == pages.toc(ds.domains), "_toc.yml is out of date: run `python -m analysis build`"
+    learn = sorted(p.stem for p in (ROOT / "chapters" / "learn").glob("*.ipynb"))
+    assert committed == pages.toc(ds.domains, learn), "_toc.yml is out of date: run `python -m analysis build`"
     listed = re.findall(r"chapters/domains/([a-z0-9-]+)", committed)
     assert listed == [d["id"] for d in ds.domains]
 
@@ -144,3 +145,18 @@ def test_template_passes_nbval_on_a_small_fixture(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=600,
                           env={**__import__("os").environ, "REVIEW_DATA_DIR": str(fixture)})
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_summary_of_findings_on_home_page_and_in_json(book):
+    sof = _results(book, "summary_of_findings")
+    home = html.unescape((book / "_build" / "html" / "chapters" / "index.html").read_text(encoding="utf-8"))
+    assert [r["domain"] for r in sof["rows"]] == [d["id"] for d in data.load(book / "data").domains]
+    for row in sof["rows"]:
+        domain = _results(book, row["domain"])
+        assert row == domain["summary_of_findings"]          # the JSON holds the chapter's values
+        effect = f"SMD {report.fmt(row['effect']['estimate'])} ({report.fmt(row['effect']['ci_low'])} to " \
+                 f"{report.fmt(row['effect']['ci_high'])})"
+        assert effect in home and row["certainty_label"] in home
+        page = html.unescape((book / "_build" / "html" / "chapters" / "domains" / f"{row['domain']}.html")
+                             .read_text(encoding="utf-8"))
+        assert effect in page and row["certainty_label"] in page
