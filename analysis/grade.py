@@ -186,7 +186,8 @@ def interpretation(estimate: float, mid: float = DEFAULT_MID, ci_low: float | No
     direction = "benefit" if estimate > 0 else "harm"
     if a < mid:
         excludes_null = ci_low is not None and ci_high is not None and (ci_low > 0 or ci_high < 0)
-        return f"trivial {direction} (below the MID of {mid})" if excludes_null else "little or no difference"
+        return f"trivial {direction}, below the minimally important difference of {mid}" if excludes_null \
+            else "little or no difference"
     size = "small" if a < 0.5 else "moderate" if a < 0.8 else "large"
     return f"{size} {direction}"
 

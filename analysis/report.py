@@ -263,7 +263,7 @@ class DomainReport:
         if certainty:
             verb = grade.certainty_verb(certainty, p.estimate, p.ci_low, p.ci_high)
             size = grade.interpretation(p.estimate, ci_low=p.ci_low, ci_high=p.ci_high)
-            text = (f"{verb[0].upper()}{verb[1:]} {title} ({size}; {numbers}). "
+            text = (f"{verb[0].upper()}{verb[1:]} {title}. Estimated effect: {size} ({numbers}). "
                     f"Certainty of the evidence: **{certainty.lower()}**.")
         else:
             text = f"Pooled effect on {title}: {numbers}."
@@ -272,7 +272,8 @@ class DomainReport:
         return text
 
     # -- tables -------------------------------------------------------------------------
-    def pooled_table(self) -> pd.DataFrame:
+    def pooled_table(self):
+        """The main result as a one-row table (a pandas Styler, shown without index)."""
         p = self.primary
         return pd.DataFrame([{
             "k": p.k,
@@ -285,9 +286,10 @@ class DomainReport:
             "I² (Q-based) [95% CI]": f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]",
             "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%",
             "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})",
-        }]).set_index("k")
+        }]).style.hide(axis="index")
 
-    def subgroup_table(self) -> pd.DataFrame:
+    def subgroup_table(self):
+        """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
         records = []
         for column, title in SUBGROUP_VARIABLES:
             result = self.subgroups.get(column)
@@ -307,7 +309,7 @@ class DomainReport:
                                              f"p = {fmt_p(result.p_between)}") if first else "",
                 })
                 first = False
-        return pd.DataFrame(records).set_index("variable")
+        return pd.DataFrame(records).style.hide(axis="index")
 
     def subgroup_figures(self):
         from analysis import plots
@@ -317,7 +319,8 @@ class DomainReport:
             if result is not None and not isinstance(result, str):
                 yield title, plots.forest(result)
 
-    def sensitivity_table(self) -> pd.DataFrame:
+    def sensitivity_table(self):
+        """The sensitivity menu (a pandas Styler, shown without index)."""
         records = []
         for item in self.sensitivity:
             res = item.get("result")
@@ -334,7 +337,7 @@ class DomainReport:
                 "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
                 "note": item.get("note", ""),
             })
-        return pd.DataFrame(records).set_index("analysis")
+        return pd.DataFrame(records).style.hide(axis="index")
 
     def small_study_md(self) -> str:
         if self.small_study_reason:

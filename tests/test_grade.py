@@ -120,3 +120,19 @@ def test_judgement_file_errors(tmp_path, text, message):
                                      (0.55, "moderate benefit"), (-0.9, "large harm")])
 def test_interpretation(g, words):
     assert grade.interpretation(g) == words
+
+
+def test_interpretation_below_mid_depends_on_the_ci():
+    assert grade.interpretation(0.15, ci_low=0.05, ci_high=0.25) == \
+        "trivial benefit, below the minimally important difference of 0.2"
+    assert grade.interpretation(0.15, ci_low=-0.05, ci_high=0.35) == "little or no difference"
+
+
+@pytest.mark.parametrize("certainty,est,lo,hi,text", [
+    ("Low", 0.15, 0.05, 0.25, "peer support may slightly improve"),
+    ("Moderate", 0.35, 0.2, 0.5, "peer support probably improves"),
+    ("High", 0.1, -0.1, 0.3, "peer support makes little or no difference to"),
+    ("Very low", 0.5, 0.2, 0.8, "we are very uncertain whether peer support changes"),
+])
+def test_certainty_verbs(certainty, est, lo, hi, text):
+    assert grade.certainty_verb(certainty, est, lo, hi) == text
