@@ -67,6 +67,7 @@ def snapshot(ds, domain_results: dict, version: str | None = None, date: str | N
             "ci_high": p.get("ci_high"), "conclusion": _conclusion(p),
             "studies": res.get("studies", []),
             "certainty": (res.get("grade") or {}).get("certainty"),
+            "stability": ((res.get("living") or {}).get("stability") or {}).get("statement"),
         }
     return {"version": version or ds.version, "date": date, "trials": trial, "domains": domains}
 
@@ -92,6 +93,8 @@ def diff(old: dict | None, new: dict) -> dict:
             conclusion_change.append(f"{before['conclusion']} -> {after['conclusion']}")
         if before and after and before.get("certainty") != after.get("certainty"):
             conclusion_change.append(f"certainty {before.get('certainty')} -> {after.get('certainty')}")
+        if before and after and before.get("stability") != after.get("stability"):
+            conclusion_change.append(f"stability: {before.get('stability')} -> {after.get('stability')}")
         domains.append({"domain": domain_id, "before": before, "after": after,
                         "trials": sorted(trials & touched), "conclusion_change": conclusion_change})
     return {"since": old.get("version"), "added": added, "removed": removed, "changed": changed,

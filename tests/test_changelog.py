@@ -42,3 +42,10 @@ def test_nothing_changed():
     s = snap("1", {"a": "x"}, {"q": dom(1, 0.2, 0.1, 0.3, ["a"])})
     d = changelog.diff(s, dict(s, version=None))
     assert d["added"] == d["removed"] == d["changed"] == [] and d["domains"] == []
+
+
+def test_stability_statement_change_is_a_conclusion_change():
+    a = dict(dom(1, 0.2, 0.1, 0.3, ["a"], "Low"), stability="about 400 participants")
+    b = dict(dom(1, 0.2, 0.1, 0.3, ["a"], "Low"), stability="about 900 participants")
+    d = changelog.diff(snap("1", {"a": "x"}, {"q": a}), snap(None, {"a": "y"}, {"q": b}))
+    assert d["domains"][0]["conclusion_change"] == ["stability: about 400 participants -> about 900 participants"]
