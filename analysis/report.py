@@ -85,16 +85,10 @@ def fmt_p(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def size_in_words(g: float) -> str:
-    """Cohen's conventional labels for |g| (0.2 small, 0.5 moderate, 0.8 large)."""
-    a = abs(g)
-    if a < 0.2:
-        return "a very small"
-    if a < 0.5:
-        return "a small"
-    if a < 0.8:
-        return "a moderate"
-    return "a large"
+def _table(frame: pd.DataFrame, uuid: str):
+    """A table for the page: no index, text HTML-escaped (it comes from the data), and a fixed
+    element id so that two builds write identical HTML."""
+    return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
 
 
 def label_of(value, column: str) -> str:
@@ -286,7 +280,7 @@ class DomainReport:
             "I² (Q-based) [95% CI]": f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]",
             "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%",
             "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})",
-        }]).style.hide(axis="index")
+        }]).pipe(_table, f"{self.domain['id']}-pooled")
 
     def subgroup_table(self):
         """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
@@ -309,7 +303,7 @@ class DomainReport:
                                              f"p = {fmt_p(result.p_between)}") if first else "",
                 })
                 first = False
-        return pd.DataFrame(records).style.hide(axis="index")
+        return pd.DataFrame(records).pipe(_table, f"{self.domain['id']}-subgroups")
 
     def subgroup_figures(self):
         from analysis import plots
@@ -337,7 +331,7 @@ class DomainReport:
                 "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
                 "note": item.get("note", ""),
             })
-        return pd.DataFrame(records).style.hide(axis="index")
+        return pd.DataFrame(records).pipe(_table, f"{self.domain['id']}-sensitivity")
 
     def small_study_md(self) -> str:
         if self.small_study_reason:
