@@ -51,6 +51,7 @@ STYLE = {
     "font.size": FONT_SIZE,
     "axes.unicode_minus": True,
     "text.usetex": False,
+    "text.parse_math": False,     # text comes from the data: a "$" is a dollar sign, never TeX
     "svg.fonttype": "path",
     "svg.hashsalt": "peer-support-review",
     "pdf.fonttype": 42,
