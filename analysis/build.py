@@ -127,7 +127,8 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
 
     Markdown cells of the template carry placeholders (``@DOMAIN_ID@`` ...) for what must be
     static text in the page (its title, figure labels); they are filled after execution with
-    values that were escaped for MyST by the caller. Parameters go through papermill, which
+    values that were escaped for MyST by the caller. ``@PREPEND@`` is a Markdown cell inserted
+    after the title cell. Parameters go through papermill, which
     writes them as Python literals: data never becomes code.
     """
     import nbformat
@@ -143,6 +144,9 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
         log_output=False,
         cwd=cwd,
     )
+    prepend = substitutions.pop("@PREPEND@", None)
+    if prepend is not None and nb.cells:
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(prepend, id="dataset-version"))
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
@@ -228,11 +232,16 @@ class Builder:
             jobs.append(Job("domain", domain_id, self.root / TEMPLATE, self.root / DOMAIN_DIR / f"{domain_id}.ipynb",
                             fp, dict(params, results_path=str(results)),
                             report.chapter_substitutions(ds, domain_id), results))
-        # Learn chapters read the whole dataset: any change of data/ makes them stale.
-        data_fp = _sha(*[p.name.encode() + p.read_bytes() for p in sorted(self.data_dir.glob("*")) if p.is_file()])
+        # Learn chapters are worked examples on the whole dataset. They are pinned to the dataset
+        # version: they re-run when the version changes (a release), when their notebook or the
+        # analysis code changes, not at every edit between releases, so that a class's examples do
+        # not shift under it. Each Learn page states the version it was computed from.
         for source in sorted((self.root / LEARN_DIR).glob("*.ipynb")):
-            fp = domain_fingerprint(data_fp.encode(), source.read_bytes(), package_fp, {})
-            jobs.append(Job("learn", source.stem, source, self.root / LEARN_OUT / source.name, fp, {}, {}, None))
+            fp = domain_fingerprint(str(ds.version).encode(), source.read_bytes(), package_fp, {})
+            note = (f"*Worked on dataset version {ds.version}; Learn chapters are recomputed at each release "
+                    "of the dataset.*")
+            jobs.append(Job("learn", source.stem, source, self.root / LEARN_OUT / source.name, fp, {},
+                            {"@PREPEND@": note}, None))
         for job in jobs:
             job.stale = (self.force or (job.results is not None and not job.results.exists())
                          or _notebook_fingerprint(job.output) != job.fingerprint)

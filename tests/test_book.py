@@ -56,6 +56,11 @@ def test_every_domain_page_has_its_forest_plot(book):
     ds = data.load(book / "data")
     build = _results(book, "build")
     assert sorted(build["executed"]) == sorted(d["id"] for d in ds.domains)
+    learn = sorted(p.stem for p in (book / "chapters" / "learn").glob("*.ipynb"))
+    assert build["learn_executed"] == learn
+    for name in learn:
+        page = (book / "_build" / "html" / "chapters" / "generated" / "learn" / f"{name}.html").read_text(encoding="utf-8")
+        assert f"dataset version {ds.version}" in page
     for domain in ds.domains:
         page = book / "_build" / "html" / "chapters" / "domains" / f"{domain['id']}.html"
         text = page.read_text(encoding="utf-8")
@@ -122,6 +127,7 @@ def test_one_changed_trial_reexecutes_exactly_its_domains(book):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     build = _results(book, "build")
     assert sorted(build["executed"]) == expected
+    assert build["learn_executed"] == []   # Learn chapters are pinned to the dataset version
     changes = _results(book, "changes")
     assert "johnson2018" in changes["changed"]
     whats_new = (book / "_build" / "html" / "chapters" / "generated" / "whats-new.html").read_text(encoding="utf-8")
