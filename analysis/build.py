@@ -131,19 +131,32 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
     after the title cell. Parameters go through papermill, which
     writes them as Python literals: data never becomes code.
     """
+    import logging
+
     import nbformat
     import papermill as pm
 
     start = time.perf_counter()
-    nb = pm.execute_notebook(
-        template,
-        output,
-        parameters=parameters,
-        kernel_name=KERNEL,
-        progress_bar=False,
-        log_output=False,
-        cwd=cwd,
-    )
+    # The kernel's and papermill's chatter goes to a log beside the output, not to the terminal;
+    # a failing cell still raises PapermillExecutionError naming the cell and the error.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    log_path = Path(output).with_suffix(".log")
+    saved = os.dup(2)
+    with open(log_path, "w") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            nb = pm.execute_notebook(
+                template,
+                output,
+                parameters=parameters,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                log_output=False,
+                cwd=cwd,
+            )
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     prepend = substitutions.pop("@PREPEND@", None)
     if prepend is not None and nb.cells:
         nb.cells.insert(1, nbformat.v4.new_markdown_cell(prepend, id="dataset-version"))
