@@ -92,9 +92,10 @@ SELECTORS = ("category", "subdomain")
 SLUG = re.compile(r"[a-z0-9-]+")
 VERSION = re.compile(r"\d{2}\.\d+\.\d+")
 
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only: \d would accept any Unicode digit (e.g. full-width digits typed with an IME)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _NOT_FINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MISSING_CODES = {"na", "n/a", "nr", "null", "none", "-", "."}
 # Lead bytes of 2-byte UTF-8 sequences (Ã, Â) or the 3-byte punctuation prefix (â€) as latin-1 /
@@ -380,9 +381,11 @@ def _typed(cell: str, kind: str, f: dict) -> tuple[object, tuple[str, str] | Non
             return None, ("number-range", f"|value| > {MAX_ABS_NUMBER:g}: implausibly large (a typo?)")
         return value, None
     if kind in ("integer", "year"):
-        pattern = re.compile(r"\d{4}") if kind == "year" else _INTEGER
+        pattern = re.compile(r"\d{4}", re.ASCII) if kind == "year" else _INTEGER
         if not pattern.fullmatch(cell):
             return None, ("type", "expected a four-digit year" if kind == "year" else "expected an integer")
+        if len(cell.lstrip("+-")) > 15:  # beyond MAX_ABS_NUMBER (and int() refuses > 4300 digits)
+            return None, ("number-range", f"|value| > {MAX_ABS_NUMBER:g}: implausibly large (a typo?)")
         value = int(cell)
         if abs(value) > MAX_ABS_NUMBER:
             return None, ("number-range", f"|value| > {MAX_ABS_NUMBER:g}: implausibly large (a typo?)")
@@ -477,6 +480,10 @@ def _check_foreign_keys(tables: dict[str, Table], schemas: dict[str, dict], name
 # --------------------------------------------------------------------------- the package
 
 
+#: Table Schema field types the reader understands.
+FIELD_TYPES = {"string", "number", "integer", "year", "boolean", "date"}
+
+
 def _read_package(data_dir: Path, label: str) -> tuple[dict | None, list[Issue]]:
     file = f"{label}/datapackage.json"
     path = data_dir / "datapackage.json"
@@ -494,6 +501,29 @@ def _read_package(data_dir: Path, label: str) -> tuple[dict | None, list[Issue]]
     version = package.get("version")
     if not isinstance(version, str) or not VERSION.fullmatch(version):
         issues.append(Issue(file, None, "version", str(version), "version", "expected YY.MINOR.PATCH"))
+    for res in package["resources"]:
+        if not isinstance(res, dict) or not str(res.get("path", "")).endswith(".csv"):
+            continue
+        where = f"resources[{res.get('name', res.get('path'))}]"
+        schema = res.get("schema")
+        if isinstance(schema, str):
+            if not (data_dir / schema).exists():
+                issues.append(Issue(file, None, f"{where}.schema", schema, "schema-missing",
+                                    "the schema file does not exist"))
+                continue
+            try:
+                schema = json.loads((data_dir / schema).read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                issues.append(Issue(file, None, f"{where}.schema", res["schema"], "schema-json", f"not valid JSON: {exc}"))
+                continue
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
+            issues.append(Issue(file, None, where, None, "schema-missing", "a CSV resource needs a schema with fields"))
+            continue
+        for f in schema["fields"]:
+            kind = f.get("type", "string") if isinstance(f, dict) else None
+            if kind not in FIELD_TYPES:
+                issues.append(Issue(file, None, f"{where}.{f.get('name') if isinstance(f, dict) else f}", str(kind),
+                                    "schema-type", f"unknown field type; one of {', '.join(sorted(FIELD_TYPES))}"))
     return package, issues
 
 
@@ -562,6 +592,8 @@ def _read_all(data_dir, curated: bool):
     label = str(data_dir).rstrip("/") or "."
     package, issues = _read_package(data_dir, label)
     tables, schemas, names = {}, {}, {}
+    if any(i.rule.startswith("schema-") for i in issues):
+        return tables, package, [], None, [], issues   # no table can be read without its schema
     if package is not None:
         for res in package["resources"]:
             path = res.get("path") if isinstance(res, dict) else None
@@ -831,7 +863,8 @@ def plausibility(rows: pd.DataFrame, instruments: pd.DataFrame, file: str) -> li
       ``higher_is_better``, has the opposite sign of ``recorded_g``.
     - ``g-recomputed``: same sign but |recomputed - recorded_g| > :data:`G_TOLERANCE`.
     """
-    inst = instruments.set_index("instrument")
+    # a duplicated instrument is reported as a primary-key error; judge by its first row here
+    inst = instruments.drop_duplicates("instrument").set_index("instrument")
     issues = []
     for rec in rows.to_dict("records"):
         spec = inst.loc[rec["instrument"]] if rec["instrument"] in inst.index else None

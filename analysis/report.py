@@ -645,6 +645,7 @@ def sof_table_md(rows: list[dict]) -> str:
 #: Hedges' g, every row of the category pooled (rows, not trials), REML tau2, Knapp-Hartung CI
 #: (t, k-1), I2 from Q with the Higgins-Thompson CI. The published numbers themselves are read
 #: from data/published_estimates.csv.
+METAPSY_SOURCE = "metapsy-peer-support"
 SMIT_SETTINGS = {"method": "REML", "ci": "hk", "pi": "t-1", "effects": "recorded_g", "rows": "all"}
 
 
@@ -665,6 +666,8 @@ def reproduce_published(ds, data_dir=None) -> list[dict]:
     for _, row in smit.iterrows():
         domain_id = row["domain"]
         rows = data.domain_rows(ds, domain_id, curated=False)
+        # Smit et al. pooled the Metapsy rows; trials added since have no recorded g
+        rows = rows[rows["source"].astype(str).str.startswith(METAPSY_SOURCE)].reset_index(drop=True)
         recorded = data.effect_sizes(rows, ds, as_published=True)
         res = meta.rma(recorded["yi"].to_numpy(float), recorded["vi"].to_numpy(float), method="REML",
                        ci="hk", pi="t-1", measure="SMD")
