@@ -31,7 +31,7 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -1095,5 +1095,6 @@ def quality_notes(ds: Dataset, rows: pd.DataFrame) -> list[str]:
     outcomes_file = next((i.file for i in ds.issues if i.file.endswith("/outcomes.csv")), None)
     for issue in ds.issues:
         if issue.file == outcomes_file and issue.line in lines:
-            notes.append(f"{issue.severity}: {issue}")
+            # the book shows the file by name, not the build machine's path
+            notes.append(f"{issue.severity}: {replace(issue, file=Path(issue.file).name)}")
     return notes
