@@ -216,7 +216,7 @@ class Builder:
             ds = data.load(self.data_dir)
         except data.DataError as exc:
             for issue in exc.issues:
-                print(f"error: {issue}", file=sys.stderr)
+                print(f"{issue.severity}: {issue}", file=sys.stderr)
             raise BuildError(f"the data in {self.data_dir} have {len(exc.issues)} error(s); "
                              "nothing was built (run `python -m analysis check` for details)") from exc
         self.report.seconds["validate"] = time.perf_counter() - start

@@ -573,6 +573,9 @@ def _domain_problem(item: dict) -> tuple | None:
         return "id", str(item["id"]), "domain-id", "id must be a lowercase slug [a-z0-9-]+"
     if item["measure"] not in DOMAIN_MEASURES:
         return "measure", str(item["measure"]), "domain-measure", "measure must be one of " + ", ".join(DOMAIN_MEASURES)
+    # the title becomes the chapter's page title, which the book theme also prints unescaped
+    if not isinstance(item["title"], str) or not item["title"].strip() or set("<>") & set(item["title"]):
+        return "title", str(item["title"]), "domain-title", "title must be plain text (no '<' or '>')"
     select = item["select"]
     if not (isinstance(select, dict) and len(select) == 1 and next(iter(select)) in SELECTORS):
         return "select", _flow(select), "domain-select", "select must be {category: [...]} or {subdomain: [...]}"
@@ -627,6 +630,7 @@ def _read_all(data_dir, curated: bool):
     bad_lines = {i.line for i in issues + rules if i.file == tables["outcomes"].file and i.severity == "error"}
     rules += _check_studies(tables, analysed)
     rules += _check_published(tables)
+    rules += _check_cross(tables, {d.get("id") for d in domains})
     rules += _check_domains(located, analysed[~analysed["_excluded"]] if curated else analysed,
                             f"{label}/domains.yml")
     warnings = plausibility(analysed[~analysed["_line"].isin(bad_lines)], tables["instruments"].frame(),
@@ -800,6 +804,23 @@ def _check_studies(tables: dict[str, Table], outcomes: pd.DataFrame) -> list[Iss
         elif state == "not yet extracted" and has:
             issues.append(Issue(studies.file, line, "outcome_data", state, "outcome-data",
                                 "marked not yet extracted but outcomes.csv has rows of this study"))
+    return issues
+
+
+def _check_cross(tables: dict[str, Table], domain_ids: set) -> list[Issue]:
+    """Instrument scales run from min to max; a published estimate maps to a known domain."""
+    issues = []
+    inst = tables.get("instruments")
+    for row, raw, line in zip(inst.rows if inst else [], inst.raw if inst else [], inst.lines if inst else []):
+        low, high = row.get("scale_min"), row.get("scale_max")
+        if low is not None and high is not None and low >= high:
+            issues.append(Issue(inst.file, line, "scale_max", raw.get("scale_max", str(high)), "scale-range",
+                                f"scale_max must exceed scale_min ({raw.get('scale_min', low)})"))
+    pub = tables.get("published_estimates")
+    for row, line in zip(pub.rows if pub else [], pub.lines if pub else []):
+        if row.get("domain") is not None and row["domain"] not in domain_ids:
+            issues.append(Issue(pub.file, line, "domain", str(row["domain"]), "foreign-key",
+                                "not a domain id of domains.yml"))
     return issues
 
 

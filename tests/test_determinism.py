@@ -1,0 +1,144 @@
+"""The same data give the same results, figures included, whatever the row order.
+
+Two clean builds of two temporary copies of the repository (different paths) must write
+identical ``_build/results/*.json`` (``build.json`` holds timings and is left out) and identical
+figures (every image output of the executed domain notebooks, which the book copies, and every
+generated figure). A third copy whose ``outcomes.csv`` rows are shuffled must give the same
+domain results. The builds run with ``--no-book``: the book only copies these files.
+
+Row order: the results list studies and curation notes in data order by design (the forest plot
+shows trials in the order of the data slice), and data-quality notes cite line numbers of
+outcomes.csv, which move with the rows. Lists are therefore compared as sorted multisets, and the
+line numbers in note text are masked, as is the checkout path (which the results should not
+contain at all: test_results_do_not_name_the_checkout_path); every number is compared exactly except that a sum over
+studies may change in the last bits with the order of summation (relative 1e-12).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
+                                "domains", "generated", "*.egg-info", "benchmarks")
+#: Relative difference allowed between results of shuffled rows: floating-point sums in another
+#: order (k <= 30 terms of order 1 and double precision: well below 1e-13).
+REORDER_RTOL = 1e-12
+
+
+def _built_copy(parent: Path, name: str, shuffle: bool = False) -> Path:
+    root = parent / name
+    shutil.copytree(ROOT, root, ignore=IGNORE)
+    if shuffle:
+        path = root / "data" / "outcomes.csv"
+        header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        random.Random(20240611).shuffle(rows)
+        path.write_text(header + "".join(rows), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), "--no-book"],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+def _results(root: Path, mask_root: bool = True) -> dict[str, str]:
+    """Results files by name; ``mask_root`` replaces the checkout path (its own test below)."""
+    out = {}
+    for path in sorted((root / "_build" / "results").glob("*.json")):
+        if path.name != "build.json":
+            text = path.read_text(encoding="utf-8")
+            out[path.name] = text.replace(str(root), "<root>") if mask_root else text
+    return out
+
+
+def _figures(root: Path) -> dict[str, str]:
+    """sha256 of every image: notebook outputs (by notebook, cell, MIME type) and generated files."""
+    out = {}
+    for notebook in sorted((root / "chapters" / "domains").glob("*.ipynb")):
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        for i, cell in enumerate(nb["cells"]):
+            for j, output in enumerate(cell.get("outputs", [])):
+                for mime, content in output.get("data", {}).items():
+                    if mime.startswith("image/"):
+                        blob = "".join(content) if isinstance(content, list) else content
+                        out[f"{notebook.name}:{i}:{j}:{mime}"] = hashlib.sha256(blob.encode()).hexdigest()
+    figures = root / "chapters" / "generated" / "figures"
+    for path in sorted(figures.rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    parent = tmp_path_factory.mktemp("determinism")
+    return _built_copy(parent, "a"), _built_copy(parent, "b"), _built_copy(parent, "shuffled", shuffle=True)
+
+
+def test_two_clean_builds_write_identical_results(builds):
+    a, b, _ = builds
+    ra, rb = _results(a), _results(b)
+    assert ra.keys() == rb.keys() and len(ra) > 1
+    for name in ra:
+        assert ra[name] == rb[name], name
+
+
+def test_results_do_not_name_the_checkout_path(builds):
+    a, _, _ = builds
+    for name, text in _results(a, mask_root=False).items():
+        assert str(a) not in text, f"{name} contains the build path {a}"
+
+
+def test_two_clean_builds_draw_identical_figures(builds):
+    a, b, _ = builds
+    fa, fb = _figures(a), _figures(b)
+    assert fa and fa.keys() == fb.keys()
+    different = sorted(k for k in fa if fa[k] != fb[k])
+    assert not different, different
+
+
+def _canonical(value):
+    """Lists as sorted multisets; line numbers in 'outcomes.csv:N' masked."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, default=str))
+    if isinstance(value, str):
+        return re.sub(r"(outcomes\.csv)(:| line )\d+", r"\1\2N", value)
+    return value
+
+
+def _close(x, y, path="") -> list[str]:
+    if isinstance(x, dict) and isinstance(y, dict):
+        if x.keys() != y.keys():
+            return [f"{path}: keys {sorted(set(x) ^ set(y))}"]
+        return [d for k in x for d in _close(x[k], y[k], f"{path}.{k}")]
+    if isinstance(x, list) and isinstance(y, list):
+        if len(x) != len(y):
+            return [f"{path}: length {len(x)} != {len(y)}"]
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _close(u, v, f"{path}[{i}]")]
+    if isinstance(x, float) and isinstance(y, float):
+        return [] if math.isclose(x, y, rel_tol=REORDER_RTOL, abs_tol=1e-15) else [f"{path}: {x!r} != {y!r}"]
+    return [] if x == y else [f"{path}: {x!r} != {y!r}"]
+
+
+def test_row_order_of_outcomes_does_not_change_results(builds):
+    a, _, shuffled = builds
+    ra, rs = _results(a), _results(shuffled)
+    assert ra.keys() == rs.keys()
+    for name in ra:
+        ja, js = (_canonical(json.loads(r[name])) for r in (ra, rs))
+        # sorting puts near-equal numbers in the same place in both lists only if they are equal to
+        # the last bit; compare sorted lists element-wise with the reorder tolerance
+        problems = _close(ja, js)
+        assert not problems, f"{name}: " + "; ".join(problems[:10])
