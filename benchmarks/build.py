@@ -29,8 +29,9 @@ IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pyte
 
 def timed_build(root: Path) -> tuple[float, dict]:
     start = time.perf_counter()
+    # the copy's own analysis package, in the build and in the chapter kernels (PYTHONPATH)
     proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), "--quiet"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"build failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

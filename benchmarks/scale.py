@@ -38,8 +38,11 @@ LEARN = Path("chapters") / "learn"
 def measured_build(root: Path, timeout: float) -> dict:
     """Run one build; wall time, peak RSS of the process tree (MB) and build.json."""
     start = time.perf_counter()
+    # the copy's own analysis package, in the build and in the chapter kernels (PYTHONPATH), so that
+    # editing the working tree during a long run cannot change what is measured
     proc = subprocess.Popen([sys.executable, "-m", "analysis", "build", "--root", str(root), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
     parent = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
