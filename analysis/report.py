@@ -668,6 +668,8 @@ def reproduce_published(ds, data_dir=None) -> list[dict]:
         rows = data.domain_rows(ds, domain_id, curated=False)
         # Smit et al. pooled the Metapsy rows; trials added since have no recorded g
         rows = rows[rows["source"].astype(str).str.startswith(METAPSY_SOURCE)].reset_index(drop=True)
+        if rows.empty:  # a dataset without the Metapsy rows (e.g. synthetic) has nothing to reproduce
+            continue
         recorded = data.effect_sizes(rows, ds, as_published=True)
         res = meta.rma(recorded["yi"].to_numpy(float), recorded["vi"].to_numpy(float), method="REML",
                        ci="hk", pi="t-1", measure="SMD")
