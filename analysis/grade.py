@@ -21,7 +21,7 @@ Rules (randomised trials start at High):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

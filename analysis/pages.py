@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from analysis import changelog, plots
-from analysis.report import fmt, label_of, md_escape, sof_table_md
+from analysis.report import DIFFERENCE_TOLERANCE, fmt, label_of, md_escape, sof_table_md
 
 GENERATED = Path("chapters/generated")
 FIGURES = GENERATED / "figures"
@@ -162,7 +162,8 @@ def included_studies_md(ds, flow: dict | None) -> str:
     if flow:
         parts.append("## Study selection\n")
         parts.append("```{figure} figures/prisma.png\n:name: fig-prisma\n:alt: PRISMA 2020 flow diagram\n\n"
-                     "PRISMA 2020 flow diagram of the Metapsy search (last search 18 December 2020).\n```\n")
+                     f"PRISMA 2020 flow diagram of the Metapsy search (last search "
+                     f"{md_escape(flow.get('last_search', 'not recorded'))}).\n```\n")
     parts.append("## Trials awaiting data\n")
     if awaiting.empty:
         parts.append("None.\n")
@@ -226,7 +227,8 @@ def reproducibility_md(reproduction: list) -> str:
     parts.append("\n\n## Why the curated analysis differs\n\n"
                  "The curated view applies the recorded decisions of the curation log (see [Data](../data.md)) and "
                  "recomputes effects from the arm data with each instrument's direction. These rows have a different "
-                 "effect in the two analyses (differences above 0.005):\n")
+                 "effect in the two analyses (differences above "
+                 f"{DIFFERENCE_TOLERANCE}):\n")
     for r in reproduction:
         if not r["differences"]:
             continue

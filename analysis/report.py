@@ -702,7 +702,12 @@ EFFECT_FIELDS = {"n1", "mean1", "sd1", "n2", "mean2", "sd2", "events1", "total1"
                  "yi", "sei", "recorded_g", "recorded_g_se", "data_type", "instrument"}
 
 
-def _row_differences(ds, recorded: pd.DataFrame, curated: pd.DataFrame, tolerance: float = 0.005) -> list[dict]:
+#: Rows whose as-published and curated effects differ by more than this are explained on the page.
+DIFFERENCE_TOLERANCE = 0.005
+
+
+def _row_differences(ds, recorded: pd.DataFrame, curated: pd.DataFrame,
+                     tolerance: float = DIFFERENCE_TOLERANCE) -> list[dict]:
     """Rows whose effect differs between the as-published and the curated analysis, with why.
 
     The reason is the curation decision(s) on the row, else how the curated effect was computed
