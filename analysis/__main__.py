@@ -1,7 +1,7 @@
 """Entry point for ``python -m analysis``."""
 import sys
 
-from analysis.cli import main
+from analysis.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

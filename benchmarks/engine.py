@@ -2,7 +2,7 @@
 
     python benchmarks/engine.py            (from the repository root; about a minute)
 
-Times ``analysis.meta.rma(yi, vi, method="REML", ci="hk")`` (which also computes the Q-profile
+Times ``analysis.stats.meta.rma(yi, vi, method="REML", ci="hk")`` (which also computes the Q-profile
 CI of tau2, I2 and H2) at k = 10, 100, 1000 (median of many repeats) and 1000 fits in a row at
 k = 50, against metafor (``rma(yi, vi, method="REML", test="knha")`` + ``confint()``, timed
 inside R on the same data, when ``Rscript`` is available) and statsmodels (DerSimonian-Laird,
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-from analysis.meta import rma
+from analysis.stats.meta import rma
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- engine:start -->", "<!-- engine:end -->"

@@ -28,8 +28,8 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import IGNORE, ROOT, change_one_trial  # noqa: E402  (benchmarks/build.py)
 import synthetic  # noqa: E402
+from build import IGNORE, ROOT, change_one_trial  # noqa: E402  (benchmarks/build.py)
 
 COMMAND = "python benchmarks/scale.py --write"
 LEARN = Path("chapters") / "learn"

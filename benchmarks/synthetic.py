@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.effects import escalc
+from analysis.stats.effects import escalc
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "data"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.bayes import bayes_meta
+from analysis.stats.bayes import bayes_meta
 
 
 def _brute_force(yi, vi, scale, mid):

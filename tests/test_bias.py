@@ -1,4 +1,4 @@
-"""Small-study effects (analysis.bias).
+"""Small-study effects (analysis.stats.bias).
 
 References: docs/REFERENCE-VALUES.md R6 (metafor's test-suite values for the magnesium trials,
 Egger et al. 2001, and the passive-smoking studies, Hackshaw et al. 1997), metafor 3.8.1
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from analysis import bias, meta
+from analysis.stats import bias, meta
 
 FIXTURES = Path(__file__).parent / "reference" / "fixtures"
 TIGHT = {"threshold": 1e-14}

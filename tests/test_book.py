@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis import data, pages, report
+from analysis import dataset
+from analysis.book import pages
+from analysis.stats import formatting
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -44,7 +46,7 @@ def book(tmp_path_factory):
 
 
 def test_toc_lists_every_domain_of_domains_yml():
-    ds = data.load(ROOT / "data")
+    ds = dataset.load(ROOT / "data")
     committed = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     learn = sorted(p.stem for p in (ROOT / "chapters" / "learn").glob("*.ipynb"))
     assert committed == pages.toc(ds.domains, learn), "_toc.yml is out of date: run `python -m analysis build`"
@@ -53,7 +55,7 @@ def test_toc_lists_every_domain_of_domains_yml():
 
 
 def test_every_domain_page_has_its_forest_plot(book):
-    ds = data.load(book / "data")
+    ds = dataset.load(book / "data")
     build = _results(book, "build")
     assert sorted(build["executed"]) == sorted(d["id"] for d in ds.domains)
     learn = sorted(p.stem for p in (book / "chapters" / "learn").glob("*.ipynb"))
@@ -70,7 +72,7 @@ def test_every_domain_page_has_its_forest_plot(book):
 
 
 def test_glued_numbers_equal_the_results_json(book):
-    ds = data.load(book / "data")
+    ds = dataset.load(book / "data")
     for domain in ds.domains:
         res = _results(book, domain["id"])
         text = (book / "_build" / "html" / "chapters" / "domains" / f"{domain['id']}.html").read_text(encoding="utf-8")
@@ -79,8 +81,8 @@ def test_glued_numbers_equal_the_results_json(book):
         numbers = res["numbers"]
         p = res["primary"]
         # the numbers are formatted from the engine's values in the JSON, and the page shows exactly them
-        assert numbers["estimate"] == report.fmt(p["estimate"])
-        assert numbers["ci_low"] == report.fmt(p["ci_low"]) and numbers["ci_high"] == report.fmt(p["ci_high"])
+        assert numbers["estimate"] == formatting.text(p["estimate"])
+        assert numbers["ci_low"] == formatting.text(p["ci_low"]) and numbers["ci_high"] == formatting.text(p["ci_high"])
         assert numbers["k"] == str(p["k"])
         expected = [numbers[k] for k in ("k", "n_studies", "n_participants", "estimate", "ci_low", "ci_high",
                                          "pi_low", "pi_high")]
@@ -108,7 +110,7 @@ def test_one_changed_trial_reexecutes_exactly_its_domains(book):
     outcomes_csv = book / "data" / "outcomes.csv"
     lines = outcomes_csv.read_text(encoding="utf-8").splitlines(keepends=True)
     header = lines[0].rstrip("\n").split(",")
-    ds = data.load(book / "data")
+    ds = dataset.load(book / "data")
     # a msd row of one trial, not touched by the curation log
     curated_ids = set(ds.curation["outcome_id"].dropna())
     target = next(r for _, r in ds.raw_outcomes.iterrows()
@@ -135,7 +137,7 @@ def test_one_changed_trial_reexecutes_exactly_its_domains(book):
     for domain_id in expected:
         after = _results(book, domain_id)["primary"]["estimate"]
         assert after != before[domain_id]
-        assert report.fmt(before[domain_id]).replace("\u2212", "-") in html.unescape(whats_new).replace("\u2212", "-")
+        assert formatting.text(before[domain_id]).replace("\u2212", "-") in html.unescape(whats_new).replace("\u2212", "-")
 
 
 def test_template_passes_nbval_on_a_small_fixture(tmp_path):
@@ -156,12 +158,12 @@ def test_template_passes_nbval_on_a_small_fixture(tmp_path):
 def test_summary_of_findings_on_home_page_and_in_json(book):
     sof = _results(book, "summary_of_findings")
     home = html.unescape((book / "_build" / "html" / "chapters" / "index.html").read_text(encoding="utf-8"))
-    assert [r["domain"] for r in sof["rows"]] == [d["id"] for d in data.load(book / "data").domains]
+    assert [r["domain"] for r in sof["rows"]] == [d["id"] for d in dataset.load(book / "data").domains]
     for row in sof["rows"]:
         domain = _results(book, row["domain"])
         assert row == domain["summary_of_findings"]          # the JSON holds the chapter's values
-        effect = f"SMD {report.fmt(row['effect']['estimate'])} ({report.fmt(row['effect']['ci_low'])} to " \
-                 f"{report.fmt(row['effect']['ci_high'])})"
+        effect = f"SMD {formatting.text(row['effect']['estimate'])} ({formatting.text(row['effect']['ci_low'])} to " \
+                 f"{formatting.text(row['effect']['ci_high'])})"
         assert effect in home and row["certainty_label"] in home
         page = html.unescape((book / "_build" / "html" / "chapters" / "domains" / f"{row['domain']}.html")
                              .read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import data
+from analysis import dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -106,7 +106,7 @@ def _console_errors(driver) -> list[str]:
 
 
 def _domains(book: Path) -> list[dict]:
-    return data.load(book / "data").domains
+    return dataset.load(book / "data").domains
 
 
 def test_home_page(book, site, browser):

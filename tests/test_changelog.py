@@ -1,6 +1,6 @@
 """Changelog: differences between release snapshots, and their rendering."""
-from analysis import changelog
-from analysis.pages import changes_md
+from analysis.book import changelog
+from analysis.book.changelog import changes_md
 
 
 def snap(version, trials, domains):

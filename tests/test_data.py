@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import data
+from analysis import dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "data"
@@ -44,12 +44,12 @@ def _hedges_g(n1, m1, s1, n2, m2, s2):
 
 
 def test_curated_view_applies_set_and_keeps_raw(fixture_dir):
-    ds = data.load(fixture_dir)
+    ds = dataset.load(fixture_dir)
     assert _row(ds.outcomes, "beta2015-o2")["sd1"] == 12.0
     assert _row(ds.outcomes, "beta2015-o2")["sd2"] == 13.0
     assert _row(ds.raw_outcomes, "beta2015-o2")["sd1"] == 1.2
     assert [a["curation_id"] for a in ds.applied] == ["c-001", "c-002", "c-003"]
-    raw = data.load(fixture_dir, curated=False)
+    raw = dataset.load(fixture_dir, curated=False)
     assert _row(raw.outcomes, "beta2015-o2")["sd1"] == 1.2 and raw.applied == []
 
 
@@ -57,15 +57,15 @@ def test_exclude_drops_row_or_study(fixture_dir):
     shutil.copyfile(fixture_dir / "curation.csv", fixture_dir / "curation.orig")
     with open(fixture_dir / "curation.csv", "a", encoding="utf-8") as fh:
         fh.write("c-004,beta2015,beta2015-o1,,exclude,,,not a comparison of interest,protocol,2026-01-16\n")
-    ds = data.load(fixture_dir)
+    ds = dataset.load(fixture_dir)
     assert "beta2015-o1" not in set(ds.outcomes["outcome_id"]) and len(ds.outcomes) == 4
     assert len(ds.raw_outcomes) == 5
-    assert sorted(data.domain_rows(ds, "clinical-recovery", curated=False)["outcome_id"]) == [
+    assert sorted(dataset.domain_rows(ds, "clinical-recovery", curated=False)["outcome_id"]) == [
         "alpha2010-o2", "beta2015-o1"]
     shutil.copyfile(fixture_dir / "curation.orig", fixture_dir / "curation.csv")
     with open(fixture_dir / "curation.csv", "a", encoding="utf-8") as fh:
         fh.write("c-004,alpha2010,,,exclude,,,wrong population,protocol,2026-01-16\n")
-    ds = data.load(fixture_dir)
+    ds = dataset.load(fixture_dir)
     assert sorted(ds.outcomes["outcome_id"]) == ["beta2015-o1", "beta2015-o2", "gamma2020-o1"]
     # the g-sign warning of alpha2010-o2 stays a note: the row is excluded
     assert not [i for i in ds.issues if i.severity == "warning"]
@@ -74,43 +74,43 @@ def test_exclude_drops_row_or_study(fixture_dir):
 def test_excluding_every_row_of_a_domain_is_an_error(fixture_dir):
     with open(fixture_dir / "curation.csv", "a", encoding="utf-8") as fh:
         fh.write("c-004,gamma2020,,,exclude,,,not a comparison of interest,protocol,2026-01-16\n")
-    errors = [(i.file.split("/")[-1], i.line, i.rule) for i in data.check(fixture_dir) if i.severity == "error"]
+    errors = [(i.file.split("/")[-1], i.line, i.rule) for i in dataset.check(fixture_dir) if i.severity == "error"]
     assert ("domains.yml", 13, "domain-select") in errors
-    assert not [i for i in data.check(fixture_dir, curated=False) if i.severity == "error"]
+    assert not [i for i in dataset.check(fixture_dir, curated=False) if i.severity == "error"]
 
 
 def test_load_raises_with_every_error(fixture_dir):
     bad = (fixture_dir / "outcomes.csv").read_text().replace(",50,60,15,50,55,15,", ",50,60,-1,1,55,15,")
     (fixture_dir / "outcomes.csv").write_text(bad)
-    with pytest.raises(data.DataError) as err:
-        data.load(fixture_dir)
+    with pytest.raises(dataset.DataError) as err:
+        dataset.load(fixture_dir)
     rules = sorted((i.line, i.column, i.rule) for i in err.value.issues if i.severity == "error")
     assert rules == [(2, "n2", "n-min"), (2, "sd1", "sd-positive")]
 
 
 def test_raw_file_never_modified(fixture_dir):
     before = hashlib.sha256((fixture_dir / "outcomes.csv").read_bytes()).hexdigest()
-    data.load(fixture_dir)
+    dataset.load(fixture_dir)
     assert hashlib.sha256((fixture_dir / "outcomes.csv").read_bytes()).hexdigest() == before
 
 
 def test_domain_rows_join_study_and_rob(fixture_dir):
-    ds = data.load(fixture_dir)
-    rows = data.domain_rows(ds, "personal-recovery")
+    ds = dataset.load(fixture_dir)
+    rows = dataset.domain_rows(ds, "personal-recovery")
     assert sorted(rows["outcome_id"]) == ["alpha2010-o1", "beta2015-o2"]
     # outcome-specific RoB wins over the study-level row (risk_of_bias.csv lines 3 and 4)
     assert _row(rows, "beta2015-o2")["rob_overall"] == "high"
     assert _row(rows, "alpha2010-o1")["rob_overall"] == "some-concerns"
     assert _row(rows, "alpha2010-o1")["label"] == "Alpha, 2010"
     assert _row(rows, "beta2015-o2")["comparator_study"] == "waitlist"
-    assert _row(data.domain_rows(ds, "personal-recovery", curated=False), "beta2015-o2")["sd1"] == 1.2
+    assert _row(dataset.domain_rows(ds, "personal-recovery", curated=False), "beta2015-o2")["sd1"] == 1.2
     with pytest.raises(KeyError, match="unknown domain 'nope'"):
-        data.domain_rows(ds, "nope")
+        dataset.domain_rows(ds, "nope")
 
 
 def test_effect_sizes_by_data_type(fixture_dir):
-    ds = data.load(fixture_dir)
-    es = data.effect_sizes(data.domain_rows(ds, "clinical-recovery"), ds)
+    ds = dataset.load(fixture_dir)
+    es = dataset.effect_sizes(dataset.domain_rows(ds, "clinical-recovery"), ds)
     # msd, Symptom B (lower is better): 40/20/8 vs 40/23/9 -> sign flipped to favour arm 1
     g, v = _hedges_g(40, 20, 8, 40, 23, 9)
     assert _row(es, "alpha2010-o2")["yi"] == pytest.approx(-g, rel=1e-12)
@@ -118,7 +118,7 @@ def test_effect_sizes_by_data_type(fixture_dir):
     # effect-se: yi as recorded, vi = sei^2
     assert (_row(es, "beta2015-o1")["yi"], _row(es, "beta2015-o1")["vi"]) == (0.2, pytest.approx(0.01, rel=1e-12))
     # events: 20/40 vs 12/40, log OR x sqrt(3)/pi, var x 3/pi^2 (Chinn 2000)
-    es = data.effect_sizes(data.domain_rows(ds, "functioning"), ds)
+    es = dataset.effect_sizes(dataset.domain_rows(ds, "functioning"), ds)
     log_or = math.log(20 * 28 / (20 * 12))
     var = 1 / 20 + 1 / 20 + 1 / 12 + 1 / 28
     assert _row(es, "gamma2020-o1")["yi"] == pytest.approx(log_or * math.sqrt(3) / math.pi, rel=1e-12)
@@ -126,19 +126,19 @@ def test_effect_sizes_by_data_type(fixture_dir):
 
 
 def test_effect_sizes_curated_and_as_published(fixture_dir):
-    ds = data.load(fixture_dir)
-    rows = data.domain_rows(ds, "personal-recovery")
-    curated = data.effect_sizes(rows, ds)
+    ds = dataset.load(fixture_dir)
+    rows = dataset.domain_rows(ds, "personal-recovery")
+    curated = dataset.effect_sizes(rows, ds)
     g, v = _hedges_g(30, 70, 12, 30, 66, 13)  # SDs as set by c-001, c-002
     assert _row(curated, "beta2015-o2")["yi"] == pytest.approx(g, rel=1e-12)
-    published = data.effect_sizes(rows, ds, as_published=True)
+    published = dataset.effect_sizes(rows, ds, as_published=True)
     assert _row(published, "beta2015-o2")["yi"] == 3.1559
     assert _row(published, "beta2015-o2")["vi"] == pytest.approx(0.3869**2, rel=1e-12)
 
 
 def test_quality_notes_cite_decisions(fixture_dir):
-    ds = data.load(fixture_dir)
-    notes = data.quality_notes(ds, data.domain_rows(ds, "clinical-recovery"))
+    ds = dataset.load(fixture_dir)
+    notes = dataset.quality_notes(ds, dataset.domain_rows(ds, "clinical-recovery"))
     assert any(n.startswith("c-003: flag alpha2010-o2") for n in notes)
     assert any(n.startswith("note: ") and "rule g-sign" in n for n in notes)
 
@@ -148,7 +148,7 @@ def test_quality_notes_cite_decisions(fixture_dir):
 
 @needs_shipped
 def test_shipped_data_pass_check():
-    errors = [str(i) for i in data.check(SHIPPED) if i.severity == "error"]
+    errors = [str(i) for i in dataset.check(SHIPPED) if i.severity == "error"]
     assert not errors, f"{len(errors)} error(s), first: " + "\n".join(errors[:10])
 
 
@@ -165,7 +165,7 @@ def test_shipped_schema_has_the_contract_columns():
 
 @needs_shipped
 def test_shipped_counts():
-    ds = data.load(SHIPPED)
+    ds = dataset.load(SHIPPED)
     # Metapsy peer-support database @6c0f322: 28 RCTs, 66 rows (sources/.../SOURCE.md)
     assert len(ds.raw_outcomes) == 66
     assert ds.raw_outcomes["study_id"].nunique() == 28
@@ -174,7 +174,7 @@ def test_shipped_counts():
 
 @needs_shipped
 def test_shipped_curation_corrects_salzer():
-    ds = data.load(SHIPPED)
+    ds = dataset.load(SHIPPED)
     raw, curated = _row(ds.raw_outcomes, "salzer2016-ras"), _row(ds.outcomes, "salzer2016-ras")
     # Metapsy data.csv:61 prints SD 1.49 and 1.54 (n = 50, 49) for the RAS total
     assert (raw["sd1"], raw["sd2"]) == (1.49, 1.54)
@@ -191,9 +191,9 @@ def _flagged(issues, severity, ds):
 
 @needs_shipped
 def test_shipped_raw_import_flags_salzer_and_davidson():
-    ds = data.load(SHIPPED)
-    raw = _flagged(data.check(SHIPPED, curated=False), "warning", ds)
+    ds = dataset.load(SHIPPED)
+    raw = _flagged(dataset.check(SHIPPED, curated=False), "warning", ds)
     assert {("salzer2016", "sd-small"), ("davidson2004", "g-sign")} <= raw
-    curated = data.check(SHIPPED)
+    curated = dataset.check(SHIPPED)
     assert not {s for s, _ in _flagged(curated, "warning", ds)} & {"salzer2016", "davidson2004"}
     assert {("davidson2004", "g-sign")} <= _flagged(curated, "note", ds)

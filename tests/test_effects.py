@@ -1,4 +1,4 @@
-"""Tests of analysis.effects against published values, metafor and hand computation."""
+"""Tests of analysis.stats.effects against published values, metafor and hand computation."""
 import json
 import math
 from pathlib import Path
@@ -9,9 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from analysis.effects import (BINARY_COLUMNS, CONTINUOUS_COLUMNS, EffectInputError,
-                              combine_arms, combine_events, design_effect, effective_n, escalc,
-                              se_from_ci)
+from analysis.stats.effects import (
+    BINARY_COLUMNS,
+    CONTINUOUS_COLUMNS,
+    EffectInputError,
+    combine_arms,
+    combine_events,
+    design_effect,
+    effective_n,
+    escalc,
+    se_from_ci,
+)
 
 Z975 = norm.ppf(0.975)
 

@@ -6,7 +6,7 @@ cells deleted, duplicated, swapped or replaced by odd text, rows deleted or dupl
 injected, the file truncated, very long fields. ``python -m analysis check`` must answer with exit
 0 (still valid) or 1 (errors named) and must never raise or report an internal error (exit 2).
 
-Engine: ``analysis.meta.rma`` over every tau2 estimator and CI method, k = 1..50, sampling
+Engine: ``analysis.stats.meta.rma`` over every tau2 estimator and CI method, k = 1..50, sampling
 variances over 12 orders of magnitude. The pooled estimate, its SE and CI are always finite;
 heterogeneity statistics are finite or None (k = 1), tau2 is never negative.
 
@@ -30,7 +30,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import meta, validate
+from analysis.commands import check as validate
+from analysis.stats import meta
 
 VALID = Path(__file__).parent / "bad_inputs" / "valid"
 CSV_FILES = sorted(p.name for p in VALID.glob("*.csv"))
@@ -297,10 +298,10 @@ def test_engine_invalid_inputs_raise_valueerror(bad):
 
 
 def test_new_trial_without_printed_g_leaves_the_reproduction_alone(tmp_path):
-    from analysis import data, report
+    from analysis import chapter, dataset
 
     real = Path(__file__).resolve().parent.parent / "data"
-    before = {r["outcome"]: r["reproduced"] for r in report.reproduce_published(data.load(real), real)}
+    before = {r["outcome"]: r["reproduced"] for r in chapter.reproduce_published(dataset.load(real), real)}
     target = tmp_path / "data"
     shutil.copytree(real, target)
     header, *_ = list(csv.reader((target / "studies.csv").open(encoding="utf-8", newline="")))
@@ -319,6 +320,6 @@ def test_new_trial_without_printed_g_leaves_the_reproduction_alone(tmp_path):
         "source": "trial report", "source_row": "table 2", "verified": "unverified"}
     with (target / "outcomes.csv").open("a", encoding="utf-8", newline="") as f:
         csv.writer(f, lineterminator="\n").writerow([outcome[c] for c in header])
-    ds = data.load(target)
-    after = {r["outcome"]: r["reproduced"] for r in report.reproduce_published(ds, target)}
+    ds = dataset.load(target)
+    after = {r["outcome"]: r["reproduced"] for r in chapter.reproduce_published(ds, target)}
     assert after == before

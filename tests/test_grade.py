@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from analysis import grade, meta
+from analysis.dataset import load_judgements
+from analysis.stats import grade, meta
 
 
 def fit(**kw):
@@ -91,7 +92,7 @@ def test_judgement_file_overrides_rule(tmp_path):
     path = tmp_path / "grade.yml"
     path.write_text("x:\n  indirectness:\n    downgrade: 2\n    reason: mixed populations\n"
                     "  risk_of_bias:\n    downgrade: 0\n    reason: sensitivity analysis without high-risk trials agrees\n")
-    judgements = grade.load_judgements(path)
+    judgements = load_judgements(tmp_path)
     g = grade.assess("x", _real_fit(), overall_rob=["high"] * 6, participants=6000, judgements=judgements)
     by = {j.domain: j for j in g.judgements}
     assert by["indirectness"].downgrade == 2 and by["indirectness"].source == "judgement file"
@@ -113,7 +114,7 @@ def test_judgement_file_errors(tmp_path, text, message):
     path = tmp_path / "grade.yml"
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
-        grade.load_judgements(path)
+        load_judgements(tmp_path)
 
 
 @pytest.mark.parametrize("g,words", [(0.1, "little or no difference"), (0.2, "small benefit"),

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis import data, meta, plots
+from analysis import dataset, figures
+from analysis.stats import meta
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = Path(__file__).parent / "bad_inputs" / "valid"
@@ -162,7 +163,7 @@ def book(tmp_path_factory):
     root = tmp_path_factory.mktemp("injection") / "review"
     shutil.copytree(ROOT, root, ignore=IGNORE)
     where = _poison(root / "data")
-    assert not [i for i in data.check(root / "data") if i.severity == "error"]
+    assert not [i for i in dataset.check(root / "data") if i.severity == "error"]
     proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root)],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -209,7 +210,7 @@ def test_title_with_markup_is_refused(tmp_path):
     domains = yaml.safe_load((target / "domains.yml").read_text(encoding="utf-8"))
     domains[0]["title"] = f"Recovery {SCRIPT}"
     (target / "domains.yml").write_text(yaml.safe_dump(domains, allow_unicode=True), encoding="utf-8")
-    issues = [i for i in data.check(target) if i.severity == "error"]
+    issues = [i for i in dataset.check(target) if i.severity == "error"]
     assert [(i.rule, i.column) for i in issues] == [("domain-title", "title")], issues
 
 
@@ -246,7 +247,7 @@ def test_validator_rejects_domain_ids_that_are_not_slugs(bad_id, tmp_path):
     domains = yaml.safe_load((target / "domains.yml").read_text(encoding="utf-8"))
     domains[2]["id"] = bad_id
     (target / "domains.yml").write_text(yaml.safe_dump(domains, allow_unicode=True), encoding="utf-8")
-    issues = [i for i in data.check(target) if i.severity == "error"]
+    issues = [i for i in dataset.check(target) if i.severity == "error"]
     assert [i.rule for i in issues] == ["domain-id"], issues
     assert issues[0].column == "id" and issues[0].value == bad_id
 
@@ -254,7 +255,7 @@ def test_validator_rejects_domain_ids_that_are_not_slugs(bad_id, tmp_path):
 def test_dollar_signs_in_labels_are_text():
     labels = [f"Smith 2010 {LATEX}", "Jones 2011 costs $5 and $6", "Lee 2012"]
     res = meta.rma(np.array([0.1, 0.3, 0.2]), np.array([0.04, 0.05, 0.03]), labels=labels)
-    fig = plots.forest(res)
+    fig = figures.forest(res)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     texts = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]

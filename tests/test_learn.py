@@ -4,7 +4,7 @@ solutions equal the same computation done here directly with the package.
 The notebooks are executed once (papermill, kernel ``python3``) into a temporary directory; the
 glued values are read from the executed notebooks' outputs, where ``myst_nb.glue(..., display=False)``
 stores them as ``application/papermill.record/text/plain`` with ``metadata.scrapbook.name``.
-Reference values are recomputed with the package's tested functions (``analysis.effects``,
+Reference values are recomputed with the package's tested functions (``analysis.stats.effects``,
 ``meta``, ``moderators``, ``bias``, ``sensitivity``, ``grade``), which are themselves checked
 against metafor elsewhere; where a chapter computes a formula by hand, this is the cross-check.
 """
@@ -20,7 +20,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from analysis import bias, data, effects, grade, meta, moderators, report, sensitivity
+from analysis import chapter, dataset
+from analysis.stats import bias, conventions, effects, formatting, grade, meta, moderators, sensitivity
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ LEARN = ROOT / "chapters" / "learn"
 CHAPTERS = ["01-effect-sizes", "02-fixed-vs-random", "03-heterogeneity", "04-few-studies",
             "05-subgroups", "06-small-study-effects", "07-certainty-and-living"]
 GLUE_MIME = "application/papermill.record/text/plain"
-fmt, fmt_p = report.fmt, report.fmt_p
+fmt, fmt_p = formatting.text, formatting.text_p
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def executed(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ds():
-    return data.load(ROOT / "data")
+    return dataset.load(ROOT / "data")
 
 
 def glued(nb) -> dict[str, str]:
@@ -68,7 +69,7 @@ def glue(executed, name: str) -> dict[str, str]:
 
 
 def primary(ds, domain_id: str):
-    return report.analyse_domain(ds, domain_id).primary
+    return chapter.analyse_domain(ds, domain_id).primary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_chapter_layout(name):
     assert 2 <= len(solutions) <= 4, (name, len(solutions))
     assert len(re.findall(r"\*\*Exercise \d\.\*\*", text)) == len(solutions)
     assert "## Try it" in text
-    try_cell = [c.source for c in nb.cells if c.cell_type == "code" and "report.analyse_domain(ds, try_domain" in c.source]
+    try_cell = [c.source for c in nb.cells if c.cell_type == "code" and "analyse_domain(ds, try_domain" in c.source]
     assert try_cell, name
     # headings never skip a level (jupyter-book -W fails on that)
     levels = [len(m) for c in nb.cells if c.cell_type == "markdown"
@@ -256,10 +257,10 @@ def test_simulation_states_seed_and_replications_and_matches_the_package(execute
 
 def test_subgroups_chapter(executed, ds):
     g = glue(executed, "05-subgroups")
-    cr = report.analyse_domain(ds, "clinical-recovery")
+    cr = chapter.analyse_domain(ds, "clinical-recovery")
     sg = moderators.subgroup(cr.primary, cr.rows["population"].tolist())
     assert g["q_b"] == f"{sg.q_between:.2f}" and g["p_b"] == fmt_p(sg.p_between)
-    pr = report.analyse_domain(ds, "personal-recovery")
+    pr = chapter.analyse_domain(ds, "personal-recovery")
     ex1 = moderators.subgroup(pr.primary, pr.rows["delivery"].fillna("not reported").tolist())
     assert (g["ex1_q"], g["ex1_df"], g["ex1_p"]) == (f"{ex1.q_between:.2f}", str(ex1.df_between), fmt_p(ex1.p_between))
     ex2 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"year": cr.rows["year"].to_numpy(float)}, ci="hk")
@@ -302,18 +303,18 @@ def _first_clear_year(rep) -> str:
 
 def _grade(rep, domain_id, **kwargs):
     res = rep.primary
-    egger_p = bias.regtest(res).p if res.k >= grade.MIN_K_PUBLICATION_BIAS else None
+    egger_p = bias.regtest(res).p if res.k >= conventions.MIN_K_SMALL_STUDY else None
     return grade.assess(domain_id, res, overall_rob=rep.rows["rob_overall"].tolist(),
                         participants=rep.n_participants, egger_p=egger_p, **kwargs)
 
 
 def test_certainty_and_living_chapter(executed, ds):
     g = glue(executed, "07-certainty-and-living")
-    cr = report.analyse_domain(ds, "clinical-recovery")
+    cr = chapter.analyse_domain(ds, "clinical-recovery")
     assert g["first_clear"] == _first_clear_year(cr)
     assert g["certainty"] == _grade(cr, "clinical-recovery").certainty.lower()
-    assert g["ex1_year"] == _first_clear_year(report.analyse_domain(ds, "personal-recovery"))
-    ex2 = _grade(report.analyse_domain(ds, "depression"), "depression")
+    assert g["ex1_year"] == _first_clear_year(chapter.analyse_domain(ds, "personal-recovery"))
+    ex2 = _grade(chapter.analyse_domain(ds, "depression"), "depression")
     assert g["ex2_certainty"] == ex2.certainty.lower()
     assert g["ex2_domains"] == (", ".join(grade.DOMAIN_TITLES[j.domain].lower() for j in ex2.judgements
                                           if j.downgrade) or "none")

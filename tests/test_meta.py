@@ -17,7 +17,8 @@ import math
 import numpy as np
 import pytest
 
-from analysis.meta import PRESETS, MetaResult, Settings, fit, rma, rma_mh, rma_peto
+from analysis.stats.meta import PRESETS, MetaResult, Settings, fit, rma, rma_mh, rma_peto
+
 
 def rounds_to(actual, expected, decimals=4):
     """The published value is ``actual`` rounded to ``decimals`` (half a unit tolerance)."""
@@ -427,7 +428,7 @@ def test_presets_and_explicit_override(bcg):
 
 
 def test_fit_uses_effect_sizes(bcg):
-    from analysis.effects import escalc
+    from analysis.stats.effects import escalc
 
     es = escalc("RR", events1=BCG_TPOS, total1=BCG_N1, events2=BCG_CPOS, total2=BCG_N2)
     res = fit(es, "metafor", method="DL")

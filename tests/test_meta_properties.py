@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.meta import METHODS, rma
+from analysis.stats.meta import METHODS, rma
 
 effects = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False)
 variances = st.floats(min_value=0.005, max_value=2.0, allow_nan=False)

@@ -1,4 +1,4 @@
-"""Subgroup analyses and meta-regression (analysis.moderators).
+"""Subgroup analyses and meta-regression (analysis.stats.moderators).
 
 References: metafor's test-suite values for the BCG trials (docs/REFERENCE-VALUES.md, R1;
 Viechtbauer 2010, J Stat Softw 36(3), section 3.3), metafor 3.8.1 run by hand where stated,
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from analysis import meta, moderators
+from analysis.stats import meta, moderators
 
 # BCG vaccine trials (Colditz et al. 1994; REFERENCE-VALUES.md R1): log risk ratios.
 TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27.])
@@ -173,7 +173,7 @@ def test_r2_against_intercept_only_model():
 @given(st.lists(st.tuples(st.floats(-2, 2), st.floats(0.01, 1)), min_size=3, max_size=12),
        st.sampled_from(["DL", "HE", "SJ", "PM", "ML", "REML", "EB"]))
 def test_intercept_only_tau2_matches_pooling_engine(data, method):
-    # The general-X estimators reduce to the intercept-only ones of analysis.meta
+    # The general-X estimators reduce to the intercept-only ones of analysis.stats.meta
     y = np.array([d[0] for d in data])
     v = np.array([d[1] for d in data])
     general = moderators.residual_tau2(y, v, np.ones((len(y), 1)), method)

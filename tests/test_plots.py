@@ -1,4 +1,4 @@
-"""Tests of the review's figures (analysis/plots.py).
+"""Tests of the review's figures (analysis/figures.py).
 
 Figures are checked through what they draw (texts, patches, sizes) and through their files:
 identical input must give byte-identical PNG/SVG. Numbers on the figures are compared with values
@@ -19,11 +19,12 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from analysis import meta, moderators, plots, sensitivity  # noqa: E402
+from analysis import figures
+from analysis.stats import meta, moderators, sensitivity  # noqa: E402
 
 MINUS = "\u2212"
 Z975 = 1.959963984540054
-FLOW = Path("/work/shared/sources/metapsy-peer-support/metadata/search_flow.json")
+FLOW = Path(__file__).resolve().parents[1] / "data" / "sources" / "metapsy-peer-support" / "metadata" / "search_flow.json"
 SIZES = (1, 2, 30, 300)
 
 
@@ -54,7 +55,7 @@ def rob_frame(labels, judgements=("low", "some-concerns", "high")):
     rows = []
     for i, label in enumerate(labels):
         rows.append({"study": label, **{d: judgements[(i + j) % len(judgements)]
-                                        for j, d in enumerate(plots.ROB_DOMAINS)}})
+                                        for j, d in enumerate(figures.style.ROB_DOMAINS)}})
     return pd.DataFrame(rows)
 
 
@@ -75,32 +76,32 @@ def no_warnings(func, *args, **kwargs):
 def test_every_figure_for_small_and_large_k(results, k, tmp_path):
     res = results[k]
     rob = rob_frame(res.labels)
-    figures = [
-        no_warnings(plots.forest, res, rob=rob),
-        no_warnings(plots.funnel, res),
-        no_warnings(plots.baujat, res),
-        no_warnings(plots.cumulative_forest, sensitivity.cumulative(res)),
-        no_warnings(plots.rob_traffic_light, rob),
-        no_warnings(plots.rob_summary, rob, weights=res.weights),
+    drawn = [
+        no_warnings(figures.forest, res, rob=rob),
+        no_warnings(figures.funnel, res),
+        no_warnings(figures.baujat, res),
+        no_warnings(figures.cumulative_forest, sensitivity.cumulative(res)),
+        no_warnings(figures.rob_traffic_light, rob),
+        no_warnings(figures.rob_summary, rob, weights=res.weights),
     ]
     if k > 1:   # leave-one-out is undefined for a single study (sensitivity.leave_one_out raises)
-        figures.append(no_warnings(plots.leave_one_out_plot, sensitivity.leave_one_out(res), res))
-    for fig in figures:
+        drawn.append(no_warnings(figures.leave_one_out_plot, sensitivity.leave_one_out(res), res))
+    for fig in drawn:
         assert isinstance(fig, Figure)
     # drawing (where text layout happens) must not warn either, e.g. about missing glyphs
-    no_warnings(plots.save, figures[0], tmp_path / "forest.png")
+    no_warnings(figures.save, drawn[0], tmp_path / "forest.png")
 
 
 def test_forest_height_grows_with_k(results):
-    heights = [plots.forest(results[k]).get_size_inches()[1] for k in SIZES]
+    heights = [figures.forest(results[k]).get_size_inches()[1] for k in SIZES]
     assert all(a < b for a, b in zip(heights, heights[1:]))
     # constant row height: 300 studies are as legible as 30
     per_row = (heights[3] - heights[2]) / (300 - 30)
-    assert per_row == pytest.approx(plots.ROW_HEIGHT)
+    assert per_row == pytest.approx(figures.style.ROW_HEIGHT)
 
 
 def test_rob_traffic_light_height_grows_with_k(results):
-    heights = [plots.rob_traffic_light(rob_frame(results[k].labels)).get_size_inches()[1] for k in SIZES]
+    heights = [figures.rob_traffic_light(rob_frame(results[k].labels)).get_size_inches()[1] for k in SIZES]
     assert all(a < b for a, b in zip(heights, heights[1:]))
 
 
@@ -108,7 +109,7 @@ def test_rob_traffic_light_height_grows_with_k(results):
 
 def test_forest_shows_labels_estimates_weights_and_favours(results):
     res = results[30]
-    fig = plots.forest(res, favours=("Favours control", "Favours peer support"))
+    fig = figures.forest(res, favours=("Favours control", "Favours peer support"))
     shown = texts(fig)
     joined = "\n".join(shown)
     sei = np.sqrt(res.vi)
@@ -125,7 +126,7 @@ def test_forest_shows_labels_estimates_weights_and_favours(results):
 
 def test_forest_square_area_is_proportional_to_weight(results):
     res = fitted(8, seed=3)
-    fig = plots.forest(res)
+    fig = figures.forest(res)
     squares = by_gid(fig, "studies")
     assert len(squares) == 1
     sizes = squares[0].get_sizes()
@@ -141,7 +142,7 @@ def test_forest_arm_data_and_risk_of_bias_columns():
                         "mean2": [9.5, 10.0, 8.75, 11.5], "sd2": [2.5, 3.0, 2.0, 4.5]})
     rob = rob_frame(res.labels)
     rob.loc[1, "d3"] = None          # not assessed: a grey circle without a symbol
-    fig = plots.forest(res, arm_data=arm, rob=rob)
+    fig = figures.forest(res, arm_data=arm, rob=rob)
     shown = texts(fig)
     for value in ("20", "10.5", "11.25", "2.25", "9.5", "4.5", "Mean", "SD", "Total", "Peer support",
                   "Control", "D1", "D5", "Risk of bias"):
@@ -156,24 +157,24 @@ def test_forest_arm_data_and_risk_of_bias_columns():
 def test_forest_binary_arm_data():
     res = fitted(2, seed=9)
     arm = {"events1": [3, 10], "total1": [40, 52], "events2": [7, 12], "total2": [41, 50]}
-    shown = texts(plots.forest(res, arm_data=arm))
+    shown = texts(figures.forest(res, arm_data=arm))
     assert "Events" in shown and "52" in shown and "41" in shown
 
 
 def test_forest_rejects_misaligned_arm_data():
     res = fitted(3, seed=1)
     with pytest.raises(ValueError, match="2 row\\(s\\) for 3 studies"):
-        plots.forest(res, arm_data=pd.DataFrame({"n1": [1, 2], "mean1": [1, 2], "sd1": [1, 1],
+        figures.forest(res, arm_data=pd.DataFrame({"n1": [1, 2], "mean1": [1, 2], "sd1": [1, 1],
                                                  "n2": [1, 2], "mean2": [1, 2], "sd2": [1, 1]}))
     with pytest.raises(ValueError, match="expected columns"):
-        plots.forest(res, arm_data=pd.DataFrame({"n": [1, 2, 3]}))
+        figures.forest(res, arm_data=pd.DataFrame({"n": [1, 2, 3]}))
 
 
 def test_forest_clipped_intervals_get_arrows():
     yi = np.array([0.2, 0.3, 0.25, 0.1])
     vi = np.array([0.01, 0.02, 0.015, 4.0])    # the last CI is [-3.8, 4.0]: far beyond the others
     res = meta.rma(yi, vi, method="DL", labels=list("abcd"))
-    fig = plots.forest(res)
+    fig = figures.forest(res)
     lo, hi = fig.axes[0].get_xlim()
     assert lo > 0.1 - Z975 * 2 and hi < 0.1 + Z975 * 2
     for gid, edge in (("clipped-low", lo), ("clipped-high", hi)):
@@ -185,7 +186,7 @@ def test_forest_ratio_measure_on_log_axis():
     yi = np.log([0.5, 0.8, 1.25, 0.6])
     vi = np.array([0.04, 0.09, 0.05, 0.1])
     res = meta.rma(yi, vi, method="DL", labels=list("abcd"), measure="RR")
-    fig = plots.forest(res, exp=True, effect_label="Risk ratio",
+    fig = figures.forest(res, exp=True, effect_label="Risk ratio",
                        favours=("Favours peer support", "Favours control"))
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
@@ -199,33 +200,33 @@ def test_forest_ratio_measure_on_log_axis():
 
 def test_forest_sort_orders_rows():
     res = fitted(6, seed=21)
-    shown = texts(plots.forest(res, sort="estimate"))
+    shown = texts(figures.forest(res, sort="estimate"))
     rows = [t for t in shown if t in res.labels]
     assert rows == [res.labels[i] for i in np.argsort(res.yi)]
     with pytest.raises(ValueError, match="sort"):
-        plots.forest(res, sort="year")
+        figures.forest(res, sort="year")
 
 
 def test_forest_pagination(results):
     res = results[300]
-    pages = plots.forest(res, max_rows=60)
+    pages = figures.forest(res, max_rows=60)
     assert isinstance(pages, list) and len(pages) == 6
     labels = [t for page in pages for t in texts(page) if t in set(res.labels)]
     assert labels == list(res.labels)             # every study once, in order
     assert "Forest plot (page 6 of 6)" in texts(pages[-1])
     assert any(t.startswith("Overall") for t in texts(pages[-1]))
     assert not any(t.startswith("Overall") for t in texts(pages[0]))
-    rows = [round(p.get_size_inches()[1] / plots.ROW_HEIGHT) for p in pages]
+    rows = [round(p.get_size_inches()[1] / figures.style.ROW_HEIGHT) for p in pages]
     assert max(rows) - min(rows) <= 2             # balanced pages
     with pytest.raises(ValueError, match="max_rows"):
-        plots.forest(res, max_rows=0)
+        figures.forest(res, max_rows=0)
 
 
 def test_subgroup_forest_shows_each_subgroup_and_the_test():
     res = fitted(12, seed=4, method="REML")
     groups = ["group-based" if i % 3 else "one-to-one" for i in range(12)]
     sg = moderators.subgroup(res, groups)
-    fig = plots.forest(sg)
+    fig = figures.forest(sg)
     shown = texts(fig)
     joined = "\n".join(shown)
     assert "group-based" in shown and "one-to-one" in shown
@@ -248,10 +249,10 @@ def test_subgroup_forest_shows_each_subgroup_and_the_test():
 def test_saving_twice_gives_identical_bytes(results, tmp_path, suffix):
     res = results[30]
     rob = rob_frame(res.labels)
-    a = plots.save(plots.forest(res, rob=rob, title="Personal recovery"), tmp_path / f"a.{suffix}")
-    b = plots.save(plots.forest(res, rob=rob, title="Personal recovery"), tmp_path / f"b.{suffix}")
+    a = figures.save(figures.forest(res, rob=rob, title="Personal recovery"), tmp_path / f"a.{suffix}")
+    b = figures.save(figures.forest(res, rob=rob, title="Personal recovery"), tmp_path / f"b.{suffix}")
     assert a.read_bytes() == b.read_bytes()
-    other = plots.save(plots.forest(res, rob=rob, title="Clinical recovery"), tmp_path / f"c.{suffix}")
+    other = figures.save(figures.forest(res, rob=rob, title="Clinical recovery"), tmp_path / f"c.{suffix}")
     assert other.read_bytes() != a.read_bytes()
     data = a.read_bytes()
     assert b"Matplotlib v" not in data and b"<dc:date>" not in data and b"CreationDate" not in data
@@ -262,14 +263,14 @@ def test_saving_twice_gives_identical_bytes(results, tmp_path, suffix):
 
 def test_save_rejects_unknown_format(results, tmp_path):
     with pytest.raises(ValueError, match="suffix"):
-        plots.save(plots.funnel(results[30]), tmp_path / "plot.jpg")
+        figures.save(figures.funnel(results[30]), tmp_path / "plot.jpg")
 
 
 # -- funnel and Baujat -----------------------------------------------------------------------
 
 def test_funnel_contours_and_points(results):
     res = results[30]
-    fig = plots.funnel(res)
+    fig = figures.funnel(res)
     ax = fig.axes[0]
     assert ax.get_ylim()[0] > ax.get_ylim()[1] == 0            # SE axis inverted, 0 at the top
     shown = texts(fig)
@@ -280,7 +281,7 @@ def test_funnel_contours_and_points(results):
     np.testing.assert_allclose(points[:, 0], res.yi)
     np.testing.assert_allclose(points[:, 1], np.sqrt(res.vi))
     with pytest.raises(ValueError, match="contours"):
-        plots.funnel(res, contours=(95,))
+        figures.funnel(res, contours=(95,))
 
 
 # BCG vaccine trials (Colditz 1994; dat.bcg), log risk ratios; expected values printed by
@@ -316,7 +317,7 @@ def bcg(method):
 
 @pytest.mark.parametrize("method", ["REML", "FE"])
 def test_baujat_points_match_metafor(method):
-    points = plots.baujat_points(bcg(method))
+    points = figures.baujat_points(bcg(method))
     x, y = METAFOR_BAUJAT[method]
     # metafor printed 10 decimals; REML refits converge to ~1e-10 relative
     np.testing.assert_allclose(points["x"], x, rtol=1e-7, atol=1e-10)
@@ -326,12 +327,12 @@ def test_baujat_points_match_metafor(method):
 def test_baujat_x_sums_to_q_for_a_common_effect_model():
     # Baujat et al. (2002): for the common-effect model the x coordinates partition Q
     res = bcg("FE")
-    assert plots.baujat_points(res)["x"].sum() == pytest.approx(res.q, rel=1e-12)
+    assert figures.baujat_points(res)["x"].sum() == pytest.approx(res.q, rel=1e-12)
     assert res.q == pytest.approx(152.2330, abs=1e-4)   # REFERENCE-VALUES.md R1
 
 
 def test_baujat_plot_labels_the_extreme_studies():
-    fig = plots.baujat(bcg("FE"), max_labels=3)
+    fig = figures.baujat(bcg("FE"), max_labels=3)
     shown = texts(fig)
     assert {"Trial 4", "Trial 6", "Trial 8"} <= set(shown)
     assert "Trial 1" not in shown
@@ -342,19 +343,19 @@ def test_baujat_plot_labels_the_extreme_studies():
 def test_cumulative_forest_rows_follow_the_frame():
     res = fitted(5, seed=8)
     frame = sensitivity.cumulative(res)
-    shown = texts(plots.cumulative_forest(frame))
+    shown = texts(figures.cumulative_forest(frame))
     for i, row in enumerate(frame.itertuples()):
         label = row.study if i == 0 else f"+ {row.study}"
         assert label in shown
         assert f"{fmt(row.estimate)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]" in shown
     with pytest.raises(ValueError, match="missing column"):
-        plots.cumulative_forest(frame.drop(columns="ci_low"))
+        figures.cumulative_forest(frame.drop(columns="ci_low"))
 
 
 def test_leave_one_out_plot_marks_the_full_result():
     res = fitted(6, seed=2)
     frame = sensitivity.leave_one_out(res)
-    fig = plots.leave_one_out_plot(frame, res)
+    fig = figures.leave_one_out_plot(frame, res)
     shown = texts(fig)
     for row in frame.itertuples():
         assert f"Omitting {row.study}" in shown
@@ -366,7 +367,7 @@ def test_leave_one_out_plot_marks_the_full_result():
 
 # -- risk of bias ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("func", [plots.rob_traffic_light, plots.rob_summary])
+@pytest.mark.parametrize("func", [figures.rob_traffic_light, figures.rob_summary])
 def test_rob_plots_reject_unknown_judgements(func):
     rob = rob_frame(["Smith, 2001", "Jones, 2003"])
     rob.loc[1, "d4"] = "moderate"
@@ -376,14 +377,14 @@ def test_rob_plots_reject_unknown_judgements(func):
 
 def test_rob_plots_reject_missing_columns():
     with pytest.raises(ValueError, match="missing column.*d5"):
-        plots.rob_traffic_light(pd.DataFrame({"study": ["a"], "d1": ["low"], "d2": ["low"],
+        figures.rob_traffic_light(pd.DataFrame({"study": ["a"], "d1": ["low"], "d2": ["low"],
                                               "d3": ["low"], "d4": ["low"], "overall": ["low"]}))
 
 
 def test_rob_traffic_light_symbols():
     rob = rob_frame(["A", "B", "C"])
     rob.loc[0, "d1"] = "Some concerns"          # spelling variants are accepted
-    shown = texts(plots.rob_traffic_light(rob))
+    shown = texts(figures.rob_traffic_light(rob))
     assert shown.count("+") + shown.count("?") + shown.count(MINUS) >= 18
     for text in ("Low risk", "Some concerns", "High risk", "D1", "Overall", "A", "C"):
         assert text in shown
@@ -396,18 +397,18 @@ def test_rob_proportions_by_hand():
                         "d3": ["high", None, "high", "high"],
                         "d4": ["low"] * 4, "d5": ["low"] * 4,
                         "overall": ["some-concerns", "low", "high", "high"]})
-    plain = plots.rob_proportions(rob)
+    plain = figures.rob_proportions(rob)
     assert plain.loc["d1"].to_dict() == {"low": 50.0, "some-concerns": 25.0, "high": 25.0,
                                          "not-assessed": 0.0}
     assert plain.loc["d3", "not-assessed"] == 25.0
-    weighted = plots.rob_proportions(rob, {"a": 10, "b": 30, "c": 20, "d": 40})
+    weighted = figures.rob_proportions(rob, {"a": 10, "b": 30, "c": 20, "d": 40})
     # d1: low = (10 + 30) / 100, high = 20 / 100, some concerns = 40 / 100
     assert weighted.loc["d1"].to_dict() == pytest.approx({"low": 40.0, "some-concerns": 40.0,
                                                           "high": 20.0, "not-assessed": 0.0})
     assert weighted.loc["overall", "high"] == pytest.approx(60.0)
     with pytest.raises(ValueError, match="no weight for study 'd'"):
-        plots.rob_summary(rob, {"a": 1, "b": 1, "c": 1})
-    shown = texts(plots.rob_summary(rob, {"a": 10, "b": 30, "c": 20, "d": 40}))
+        figures.rob_summary(rob, {"a": 1, "b": 1, "c": 1})
+    shown = texts(figures.rob_summary(rob, {"a": 10, "b": 30, "c": 20, "d": 40}))
     assert "Percentage of total meta-analysis weight" in shown and "60%" in shown
 
 
@@ -415,7 +416,7 @@ def test_rob_proportions_by_hand():
 
 def test_prisma_from_the_metapsy_search_flow():
     flow = json.loads(FLOW.read_text())
-    shown = texts(no_warnings(plots.prisma, flow))
+    shown = texts(no_warnings(figures.prisma, flow))
     # hand counts: 3901 + 8 - 3455 = 454 duplicates; 3455 - 133 = 3322 excluded at screening;
     # 133 - 28 = 105 full texts excluded (the 13 reasons sum to 105)
     for text in ("Databases (n = 3,901)", "Other sources (n = 8)", "Duplicate records (n = 454)",
@@ -431,14 +432,14 @@ def test_prisma_rejects_inconsistent_counts():
     flow = json.loads(FLOW.read_text())
     flow["included"] = 27
     with pytest.raises(ValueError, match="sum to 105 but assessed - included = 106"):
-        plots.prisma(flow)
+        figures.prisma(flow)
     del flow["records.screened"]
     with pytest.raises(ValueError, match="missing key.*records.screened"):
-        plots.prisma(flow)
+        figures.prisma(flow)
 
 
 def test_funnel_with_trim_and_fill_draws_imputed_studies_open():
-    from analysis import bias
+    from analysis.stats import bias
 
     # asymmetric funnel: small studies only on the right
     yi = np.array([0.10, 0.15, 0.12, 0.45, 0.60, 0.75, 0.90])
@@ -446,7 +447,7 @@ def test_funnel_with_trim_and_fill_draws_imputed_studies_open():
     res = meta.rma(yi, vi, method="REML", labels=list("abcdefg"), measure="SMD")
     tf = bias.trimfill(res)
     assert tf.k0 > 0
-    fig = plots.funnel(res, trimfill=tf)
+    fig = figures.funnel(res, trimfill=tf)
     (imputed,) = by_gid(fig, "imputed")
     mask = np.asarray(tf.imputed, dtype=bool)
     np.testing.assert_allclose(imputed.get_offsets()[:, 0], np.asarray(tf.filled.yi)[mask])

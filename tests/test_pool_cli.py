@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.effects import escalc
-from analysis.meta import JSON_KEYS, rma
+from analysis.stats.effects import escalc
+from analysis.stats.meta import JSON_KEYS, rma
 
 REPO = Path(__file__).resolve().parents[1]
 

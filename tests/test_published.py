@@ -5,15 +5,15 @@ Every number in the file must be printed in the seed file named in ``source`` (E
 000-004), so that nothing in the table is re-typed, rounded or derived without saying so.
 """
 import csv
-import os
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 
+from conftest import shared
+
 DATA = Path(__file__).resolve().parents[1] / "data"
-SHARED = Path(os.environ.get("PEER_SUPPORT_SHARED", "/work/shared"))
 SEED_REVIEWS = {"white2020", "lyons2021", "egmose2023", "cooper2024", "smit2022"}
 DOMAINS = {"personal-recovery", "clinical-recovery", "functional-recovery", "self-rated-recovery",
            "empowerment-self-efficacy", "quality-of-life", "depression", "global-symptoms",
@@ -84,10 +84,9 @@ def test_estimate_inside_ci_unless_flagged(r):
 
 def seed_text(source):
     name = re.match(r"seeds/(\S+\.txt)", source).group(1)
-    return normalise((SHARED / "seeds" / name).read_text(encoding="utf-8"))
+    return normalise((shared("seeds") / name).read_text(encoding="utf-8"))
 
 
-@pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="seed reviews not available")
 @pytest.mark.parametrize("r", PUB, ids=[r["estimate_id"] for r in PUB])
 def test_numbers_printed_in_seed(r):
     text = seed_text(r["source"])
@@ -109,7 +108,6 @@ def test_numbers_printed_in_seed(r):
         assert printed(r["k"], verbatim) or int(r["k"]) == sum(stated), (r["k"], stated)
 
 
-@pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="seed reviews not available")
 def test_smit_reproduction_target_present():
     # Cooper et al. 2024, Tables 2-3 (seed 002 lines 265, 328, 337): Smit et al. 2022 post-intervention
     smit = {r["domain"]: r for r in PUB if r["review_id"] == "smit2022" and r["timepoint"] == "post"}

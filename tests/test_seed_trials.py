@@ -6,16 +6,14 @@ enumerable from the text, although it says "49 RCTs"; see extractions/seed_001/n
 and the 28 trials of the Metapsy database behind Smit et al. 2022.
 """
 import csv
-import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
+from conftest import shared
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SHARED = Path(os.environ.get("PEER_SUPPORT_SHARED", "/work/shared"))
 EXPECTED = {"white2020": 19, "lyons2021": 8, "egmose2023": 48, "smit2022": 28}
 METAPSY_IDS = {"boevink2016", "castelein2008", "cook2012-wrap", "cook2012-bridges", "corrigan2017", "corrigan2018",
                "craig2004", "davidson2004", "dennis2003", "dennis2009", "gjerdingen2013", "griffiths2012",
@@ -102,28 +100,27 @@ def test_bib_braces_balanced():
         assert body.count("{") == body.count("}"), chunk[:60]
 
 
-@pytest.mark.skipif(not (SHARED / "extractions").is_dir(), reason="extractions not available")
-def test_links_point_at_extraction_rows():
-    for link in LINKS:
-        if link["review_id"] == "smit2022":
-            path, line = SHARED / "sources/metapsy-peer-support" / link["source_row"].split(":")[0], \
-                int(link["source_row"].split(":")[1])
-            label_col = 1
-            with open(path, encoding="utf-8") as f:
-                row = list(csv.reader(f, delimiter=";"))[line - 1]
-            assert row[label_col].replace("RÃ¼sch", "Rüsch") == link["label_in_review"]
-            continue
+def test_metapsy_links_point_at_rows_of_the_vendored_snapshot():
+    for link in (link for link in LINKS if link["review_id"] == "smit2022"):
+        name, line = link["source_row"].split(":")
+        with open(DATA / "sources" / "metapsy-peer-support" / name, encoding="utf-8") as f:
+            row = list(csv.reader(f, delimiter=";"))[int(line) - 1]
+        assert row[1].replace("RÃ¼sch", "Rüsch") == link["label_in_review"], link
+
+
+def test_review_links_point_at_extraction_rows():
+    root = shared("extractions").parent
+    for link in (link for link in LINKS if link["review_id"] != "smit2022"):
         rel, line = link["source_row"].split(":")
-        with open(SHARED / rel, encoding="utf-8", newline="") as f:
+        with open(root / rel, encoding="utf-8", newline="") as f:
             row = list(csv.DictReader(f))[int(line) - 2]
         assert row["trial_label"] == link["label_in_review"], link
 
 
-@pytest.mark.skipif(not (SHARED / "extractions").is_dir(), reason="extractions not available")
 def test_counts_match_extractions():
-    with open(SHARED / "extractions/seeds_000_003/trials.csv", encoding="utf-8", newline="") as f:
+    with open(shared("extractions", "seeds_000_003", "trials.csv"), encoding="utf-8", newline="") as f:
         seeds = Counter(r["review"].lower() for r in csv.DictReader(f))
-    with open(SHARED / "extractions/seed_001/trials.csv", encoding="utf-8", newline="") as f:
+    with open(shared("extractions", "seed_001", "trials.csv"), encoding="utf-8", newline="") as f:
         seeds["egmose2023"] = sum(1 for _ in csv.DictReader(f))
     per_review = Counter(link["review_id"] for link in LINKS)
     for review in ("white2020", "lyons2021", "egmose2023"):

@@ -1,4 +1,4 @@
-"""Sensitivity analyses (analysis.sensitivity).
+"""Sensitivity analyses (analysis.stats.sensitivity).
 
 References: metafor's test-suite values for the BCG trials (docs/REFERENCE-VALUES.md, R1),
 metafor 3.8.1 run by hand where stated (``control = list(threshold = 1e-12)``), and
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from analysis import meta, sensitivity
+from analysis.stats import meta, sensitivity
 
 # BCG vaccine trials (Colditz et al. 1994; REFERENCE-VALUES.md R1): log risk ratios.
 TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27.])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.sequential import obf_boundaries, obf_spending, required_information_size
+from analysis.stats.sequential import obf_boundaries, obf_spending, required_information_size
 
 
 def test_boundaries_four_equally_spaced_looks():

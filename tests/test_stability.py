@@ -1,8 +1,8 @@
 """Stability statement: the size of a new trial that changes whether the CI includes zero."""
 import numpy as np
 
-from analysis import meta
-from analysis.stability import _var_smd, stability
+from analysis.stats import meta
+from analysis.stats.stability import _var_smd, stability
 
 
 def test_null_trial_size_is_the_smallest_that_flips():

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import data, validate
+from analysis.commands import check as validate
+from analysis.dataset import Issue
 
 BAD = Path(__file__).parent / "bad_inputs"
 VALID = BAD / "valid"
@@ -118,7 +119,7 @@ def test_missing_directory_is_an_error_not_a_traceback(tmp_path, capsys):
 def test_internal_error_is_one_line(dataset, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(data, "check", broken)
+    monkeypatch.setattr(validate.dataset, "check", broken)
     assert validate.main([str(dataset)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: internal error while checking {dataset}: RuntimeError: boom"]
@@ -129,6 +130,6 @@ def test_usage_error_exit_2(capsys):
 
 
 def test_issue_rendering():
-    issue = data.Issue("data/outcomes.csv", 17, "sd1", "-1", "sd-positive", "SD must be > 0")
+    issue = Issue("data/outcomes.csv", 17, "sd1", "-1", "sd-positive", "SD must be > 0")
     assert str(issue) == "data/outcomes.csv:17: column 'sd1': value '-1': rule sd-positive: SD must be > 0"
-    assert str(data.Issue("data/x.csv", None, None, None, "r", "m")) == "data/x.csv: rule r: m"
+    assert str(Issue("data/x.csv", None, None, None, "r", "m")) == "data/x.csv: rule r: m"

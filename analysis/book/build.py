@@ -11,9 +11,7 @@ parameter, so staleness is read back from the executed notebook.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +20,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from analysis import chapter, dataset
+from analysis.book import pages
+from analysis.book.fingerprint import (
+    chapter_code_fingerprint,
+    code_fingerprint,
+    domain_fingerprint,
+    notebook_fingerprint,
+    sha,
+)
+from analysis.dataset.files import atomic_write, swap_in
 
 TEMPLATE = Path("chapters/_templates/domain.ipynb")
 DOMAIN_DIR = Path("chapters/domains")
@@ -74,47 +83,6 @@ class BuildReport:
 
 # ---------------------------------------------------------------------------------------------
 # fingerprints
-
-
-def _sha(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()
-
-
-#: Modules that a domain chapter never runs (the build itself, other commands, the generated
-#: overview pages); changing them does not make the chapters stale. Every other module is
-#: hashed, so a change to any statistics or plotting code re-executes every chapter.
-NOT_IN_CHAPTERS = {"__main__.py", "build.py", "changelog.py", "cli.py", "metapsy.py", "pages.py",
-                   "pool_cli.py", "validate.py"}
-
-
-def package_fingerprint(package_dir: Path | None = None) -> str:
-    """Hash of the analysis package sources a chapter can run (path and content)."""
-    package_dir = package_dir or Path(__file__).resolve().parent
-    parts: list[bytes] = []
-    for path in sorted(package_dir.rglob("*.py")):
-        if path.name in NOT_IN_CHAPTERS:
-            continue
-        parts.append(path.relative_to(package_dir).as_posix().encode())
-        parts.append(path.read_bytes())
-    return _sha(*parts)
-
-
-def domain_fingerprint(slice_bytes: bytes, template_bytes: bytes, package_fp: str, params: dict) -> str:
-    """Fingerprint of one domain chapter: data slice + template + package + parameters."""
-    params_bytes = json.dumps(params, sort_keys=True).encode()
-    return _sha(slice_bytes, template_bytes, package_fp.encode(), params_bytes)
-
-
-def _notebook_fingerprint(path: Path) -> str | None:
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("fingerprint")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,25 +138,6 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
     return time.perf_counter() - start
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace directory ``target`` by ``new`` with two renames (never a half-copied tree)."""
-    old = target.with_name("." + target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 class Builder:
     """One build of the book rooted at ``root``."""
 
@@ -209,12 +158,10 @@ class Builder:
 
     # -- steps ----------------------------------------------------------------------------
     def validate(self):
-        from analysis import data
-
         start = time.perf_counter()
         try:
-            ds = data.load(self.data_dir)
-        except data.DataError as exc:
+            ds = dataset.load(self.data_dir)
+        except dataset.DataError as exc:
             for issue in exc.issues:
                 print(f"{issue.severity}: {issue}", file=sys.stderr)
             raise BuildError(f"the data in {self.data_dir} have {len(exc.issues)} error(s); "
@@ -227,24 +174,17 @@ class Builder:
 
     def plan(self, ds) -> list[Job]:
         """One job per domain chapter and per Learn chapter, each knowing whether it is stale."""
-        from analysis import report
-
         template_bytes = (self.root / TEMPLATE).read_bytes()
-        package_fp = package_fingerprint()
-        try:
-            judgements = report.load_judgements(self.data_dir)
-        except ValueError as exc:
-            raise BuildError(str(exc)) from exc
+        package_fp = chapter_code_fingerprint()
         jobs = []
         for domain in ds.domains:
             domain_id = domain["id"]
-            params = report.chapter_parameters(domain_id)
-            fp = domain_fingerprint(report.domain_slice(ds, domain_id, judgements), template_bytes, package_fp,
-                                    params)
+            params = chapter.params.chapter_parameters(domain_id)
+            fp = domain_fingerprint(chapter.params.domain_slice(ds, domain_id), template_bytes, package_fp, params)
             results = self.root / WORK_DIR / "domain-results" / f"{domain_id}.json"
             jobs.append(Job("domain", domain_id, self.root / TEMPLATE, self.root / DOMAIN_DIR / f"{domain_id}.ipynb",
                             fp, dict(params, results_path=str(results)),
-                            report.chapter_substitutions(ds, domain_id), results))
+                            chapter.params.chapter_substitutions(ds, domain_id), results))
         # Learn chapters are worked examples on the whole dataset. They are pinned to the dataset
         # version: they re-run when the version changes (a release), when their notebook or the
         # analysis code changes, not at every edit between releases, so that a class's examples do
@@ -257,7 +197,7 @@ class Builder:
                             {"@PREPEND@": note}, None))
         for job in jobs:
             job.stale = (self.force or (job.results is not None and not job.results.exists())
-                         or _notebook_fingerprint(job.output) != job.fingerprint)
+                         or notebook_fingerprint(job.output) != job.fingerprint)
         return jobs
 
     def execute(self, jobs: list[Job]) -> None:
@@ -302,8 +242,6 @@ class Builder:
 
     def collect(self, ds, plan) -> Path:
         """Write every results file into a staging directory and the generated pages."""
-        from analysis import pages, report
-
         start = time.perf_counter()
         staging = self.root / WORK_DIR / "results-new"
         if staging.exists():
@@ -316,9 +254,9 @@ class Builder:
                 shutil.copyfile(job.results, staging / f"{job.name}.json")
         sof = {"rows": [domain_results[d["id"]]["summary_of_findings"] for d in ds.domains],
                "dataset_version": ds.version}
-        _atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
-        reproduction = report.reproduce_published(ds, self.data_dir)
-        _atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
+        atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
+        reproduction = chapter.reproduce_published(ds, self.data_dir)
+        atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
         learn = [job.name for job in plan if job.kind == "learn"]
         pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn)
         self.report.seconds["pages"] = time.perf_counter() - start
@@ -347,14 +285,12 @@ class Builder:
             if html_new.exists():
                 shutil.rmtree(html_new)
             shutil.copytree(html, html_new)
-            _swap_in(html_new, build / "html")
-        _swap_in(results_staging, build / "results")
+            swap_in(html_new, build / "html")
+        swap_in(results_staging, build / "results")
 
     def book_fingerprint(self, plan) -> str:
         """Everything the published book depends on besides the domain notebooks."""
-        parts = [job.fingerprint.encode() for job in plan]
-        package_dir = Path(__file__).resolve().parent
-        parts += [p.read_bytes() for p in sorted(package_dir.glob("*.py"))]
+        parts = [job.fingerprint.encode() for job in plan] + [code_fingerprint().encode()]
         sources = [self.root / "_config.yml", self.root / "_toc.yml"]
         sources += sorted(self.data_dir.glob("*"))
         sources += sorted(p for p in (self.root / "chapters").glob("*.md"))
@@ -363,7 +299,7 @@ class Builder:
             if path.is_file():
                 parts += [path.name.encode(), path.read_bytes()]
         parts.append(str(self.run_book).encode())
-        return _sha(*parts)
+        return sha(*parts)
 
     def run(self) -> BuildReport:
         total = time.perf_counter()
@@ -379,7 +315,7 @@ class Builder:
                 self.report.reused = [job.name for job in plan if job.kind == "domain"]
                 self.report.learn_reused = [job.name for job in plan if job.kind == "learn"]
                 self.report.seconds["total"] = time.perf_counter() - total
-                _atomic_write(published / "build.json",
+                atomic_write(published / "build.json",
                               json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
                 self.say(f"up to date: nothing changed since the last build "
                          f"({self.report.seconds['total']:.1f} s)")
@@ -388,44 +324,11 @@ class Builder:
         staging = self.collect(ds, plan)
         html = self.book() if self.run_book else None
         self.report.seconds["total"] = time.perf_counter() - total
-        _atomic_write(staging / "build.json", json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
+        atomic_write(staging / "build.json", json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
         self.publish(html, staging)
-        _atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
+        atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
         where = (self.root / BUILD_DIR / "html" / "index.html") if html else None
         self.say(f"done in {self.report.seconds['total']:.1f} s: executed {len(self.report.executed)} domain and "
                  f"{len(self.report.learn_executed)} Learn chapters, reused {len(self.report.reused)} and "
                  f"{len(self.report.learn_reused)}" + (f"; open {where}" if where else ""))
         return self.report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis build", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=".", help="book root (holds _config.yml); default: .")
-    parser.add_argument("--data", default="data", help="dataset directory; default: data")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel notebooks")
-    parser.add_argument("--force", action="store_true", help="re-execute every domain chapter")
-    parser.add_argument("--no-book", action="store_true", help="stop after results and pages")
-    parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--traceback", action="store_true", help="show the traceback of an internal error")
-    args = parser.parse_args(argv)
-    root = Path(args.root)
-    if not (root / "_config.yml").exists():
-        print(f"error: {root.resolve()}: no _config.yml here; run from the repository root or pass --root",
-              file=sys.stderr)
-        return 2
-    builder = Builder(root, Path(args.data), args.jobs, force=args.force, run_book=not args.no_book,
-                      quiet=args.quiet)
-    try:
-        builder.run()
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print("the published book and results were left unchanged", file=sys.stderr)
-        return 1
-    except Exception as exc:  # an internal error: still never publish half a book
-        if args.traceback:
-            raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --traceback for details)",
-              file=sys.stderr)
-        print("the published book and results were left unchanged", file=sys.stderr)
-        return 2
-    return 0

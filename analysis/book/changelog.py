@@ -5,18 +5,23 @@ hash of every trial's and outcome row's data and the main result of every domain
 compares the current data and results with it and the "What's new" page lists trials added,
 removed or changed (by ``study_id``), each affected domain's estimate and CI before and after,
 and conclusion changes (the CI now excludes or includes zero; the direction changed).
-``python -m analysis release --version YY.MINOR.PATCH`` writes a new snapshot and changelog entry.
+``python -m analysis release --version YY.MINOR.PATCH`` (:func:`release`) writes a new snapshot and
+changelog entry.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import json
-import sys
+import re
 from pathlib import Path
 
 import pandas as pd
+
+from analysis import dataset
+from analysis.chapter.render import md_escape
+from analysis.dataset.files import atomic_write
+from analysis.stats.formatting import text as fmt
 
 SNAPSHOT = "release.json"
 HISTORY = "CHANGELOG.md"
@@ -106,47 +111,65 @@ def load_snapshot(data_dir: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m analysis release --version X``: snapshot the current build as a release."""
-    parser = argparse.ArgumentParser(prog="python -m analysis release")
-    parser.add_argument("--version", required=True, help="new dataset version, YY.MINOR.PATCH")
-    parser.add_argument("--data", default="data")
-    parser.add_argument("--results", default="_build/results", help="results of a build of this data")
-    args = parser.parse_args(argv)
-    import re
+def changes_md(changes: dict) -> str:
+    lines = []
+    if changes.get("since") is None and not changes["domains"]:
+        return f"First release: {len(changes['added'])} trials listed (with outcome data or awaiting extraction).\n"
+    for kind in ("added", "removed", "changed"):
+        if changes[kind]:
+            lines.append(f"- Trials {kind}: " + ", ".join(f"`{md_escape(t)}`" for t in changes[kind]))
+    if not lines:
+        lines.append("- No trial data changed.")
+    for d in changes["domains"]:
+        b, a = d["before"], d["after"]
+        bt = "absent" if b is None else f"g = {fmt(b['estimate'])} [{fmt(b['ci_low'])}, {fmt(b['ci_high'])}], k = {b['k']}"
+        at = "absent" if a is None else f"g = {fmt(a['estimate'])} [{fmt(a['ci_low'])}, {fmt(a['ci_high'])}], k = {a['k']}"
+        trials = ", ".join(md_escape(t) for t in d["trials"])
+        line = f"- **{md_escape(d['domain'])}**: {bt} → {at}" + (f" (trials: {trials})" if trials else "")
+        if d["conclusion_change"]:
+            line += "; **conclusion changed**: " + "; ".join(md_escape(c) for c in d["conclusion_change"])
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
-    from analysis import data
 
-    if not re.fullmatch(r"\d{2}\.\d+\.\d+", args.version):
-        print(f"error: version {args.version!r}: rule version-format: expected YY.MINOR.PATCH", file=sys.stderr)
-        return 2
-    data_dir, results = Path(args.data), Path(args.results)
+class ReleaseError(Exception):
+    """A release was refused; nothing was written. ``code``: the command's exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def release(version: str, data_dir, results_dir, today: str | None = None) -> Path:
+    """Record the built results of ``data_dir`` as release ``version``: the snapshot
+    (``release.json``), a changelog entry and the version in ``datapackage.json``.
+
+    Raises :class:`ReleaseError` (nothing written) for a malformed version, invalid data or
+    missing results. Returns the changelog's path.
+    """
+    if not re.fullmatch(r"\d{2}\.\d+\.\d+", version):
+        raise ReleaseError(f"version {version!r}: rule version-format: expected YY.MINOR.PATCH", 2)
+    data_dir, results_dir = Path(data_dir), Path(results_dir)
     try:
-        ds = data.load(data_dir)
-    except data.DataError as exc:
-        print(f"error: the data have {len(exc.issues)} error(s); run `python -m analysis check`", file=sys.stderr)
-        return 1
+        ds = dataset.load(data_dir)
+    except dataset.DataError as exc:
+        raise ReleaseError(f"the data have {len(exc.issues)} error(s); run `python -m analysis check`") from exc
     domain_results = {}
     for domain in ds.domains:
-        path = results / f"{domain['id']}.json"
+        path = results_dir / f"{domain['id']}.json"
         if not path.exists():
-            print(f"error: {path}: missing; run `python -m analysis build` first", file=sys.stderr)
-            return 1
+            raise ReleaseError(f"{path}: missing; run `python -m analysis build` first")
         domain_results[domain["id"]] = json.loads(path.read_text(encoding="utf-8"))
-    today = dt.date.today().isoformat()
-    new = snapshot(ds, domain_results, version=args.version, date=today)
+    today = today or dt.date.today().isoformat()
+    new = snapshot(ds, domain_results, version=version, date=today)
     changes = diff(load_snapshot(data_dir), new)
-    from analysis.pages import changes_md
-
-    entry = f"## {args.version} ({today})\n\n{changes_md(changes)}\n"
+    entry = f"## {version} ({today})\n\n{changes_md(changes)}\n"
     history = data_dir / HISTORY
     old_text = history.read_text(encoding="utf-8") if history.exists() else "# Changelog\n\n"
     head, _, rest = old_text.partition("\n\n")
-    history.write_text(f"{head}\n\n{entry}\n{rest}".rstrip() + "\n", encoding="utf-8")
-    (data_dir / SNAPSHOT).write_text(json.dumps(new, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     package = json.loads((data_dir / "datapackage.json").read_text(encoding="utf-8"))
-    package["version"] = args.version
-    (data_dir / "datapackage.json").write_text(json.dumps(package, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
-    print(f"release {args.version}: snapshot {data_dir / SNAPSHOT}, changelog {history}")
-    return 0
+    package["version"] = version
+    atomic_write(history, f"{head}\n\n{entry}\n{rest}".rstrip() + "\n")
+    atomic_write(data_dir / SNAPSHOT, json.dumps(new, indent=1, sort_keys=True) + "\n")
+    atomic_write(data_dir / "datapackage.json", json.dumps(package, indent=2, ensure_ascii=False) + "\n")
+    return history

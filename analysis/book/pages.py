@@ -2,7 +2,7 @@
 
 The overview pages (home summary, included studies, evidence map, reproducibility, what's new, data)
 are Markdown written from the results and the dataset by these functions, so that they need no
-notebook kernel. Text from the data is escaped with ``report.md_escape`` (it is never markup).
+notebook kernel. Text from the data is escaped with ``md_escape`` (it is never markup).
 Files are rewritten only when their content changes, so Sphinx re-reads only what changed.
 """
 from __future__ import annotations
@@ -14,29 +14,24 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from analysis import changelog, plots
-from analysis.report import DIFFERENCE_TOLERANCE, fmt, label_of, md_escape, sof_table_md
+from analysis import figures
+from analysis.book import changelog
+from analysis.chapter.labels import label_of
+from analysis.chapter.render import md_escape
+from analysis.chapter.reproduction import DIFFERENCE_TOLERANCE
+from analysis.chapter.sof import sof_table_md
+from analysis.dataset.files import write_if_changed
+from analysis.stats.formatting import text as fmt
+from analysis.stats.meta import PRESETS
 
 GENERATED = Path("chapters/generated")
 FIGURES = GENERATED / "figures"
 
 
-def write_if_changed(path: Path, content: str | bytes) -> bool:
-    """Write ``content`` unless the file already holds it; returns True when written."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    if path.exists() and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return True
-
-
 def _save_figure(fig, path: Path) -> None:
     tmp = path.with_name(path.stem + ".new" + path.suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plots.save(fig, tmp)
+    figures.save(fig, tmp)
     write_if_changed(path, tmp.read_bytes())
     tmp.unlink()
 
@@ -123,8 +118,6 @@ def ds_updated(ds) -> str:
 
 
 def conventions_md() -> str:
-    from analysis.meta import PRESETS
-
     rows = [[f"`{name}`", s.method, s.ci, s.pi, s.vtype] for name, s in PRESETS.items()]
     return _md_table(["preset", "tau² estimator", "CI", "prediction interval", "SMD variance"], rows) + (
         "\n\nThe main analysis uses the `metafor` preset. CI `hk` = Knapp-Hartung (t with k-1 df); "
@@ -239,33 +232,12 @@ def reproducibility_md(reproduction: list) -> str:
     return "\n".join(parts)
 
 
-def changes_md(changes: dict) -> str:
-    lines = []
-    if changes.get("since") is None and not changes["domains"]:
-        return f"First release: {len(changes['added'])} trials listed (with outcome data or awaiting extraction).\n"
-    for kind in ("added", "removed", "changed"):
-        if changes[kind]:
-            lines.append(f"- Trials {kind}: " + ", ".join(f"`{md_escape(t)}`" for t in changes[kind]))
-    if not lines:
-        lines.append("- No trial data changed.")
-    for d in changes["domains"]:
-        b, a = d["before"], d["after"]
-        bt = "absent" if b is None else f"g = {fmt(b['estimate'])} [{fmt(b['ci_low'])}, {fmt(b['ci_high'])}], k = {b['k']}"
-        at = "absent" if a is None else f"g = {fmt(a['estimate'])} [{fmt(a['ci_low'])}, {fmt(a['ci_high'])}], k = {a['k']}"
-        trials = ", ".join(md_escape(t) for t in d["trials"])
-        line = f"- **{md_escape(d['domain'])}**: {bt} → {at}" + (f" (trials: {trials})" if trials else "")
-        if d["conclusion_change"]:
-            line += "; **conclusion changed**: " + "; ".join(md_escape(c) for c in d["conclusion_change"])
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
 def whats_new_md(changes: dict, history: str | None) -> str:
     since = changes.get("since")
     parts = ["# What's new\n"]
     if since:
         parts.append(f"## Changes since release {md_escape(since)}\n")
-        parts.append(changes_md(changes))
+        parts.append(changelog.changes_md(changes))
     else:
         parts.append("No release snapshot yet: every trial is new.\n")
     if history:
@@ -329,7 +301,7 @@ def citation_md(ds, package: dict) -> str:
 
 
 def prisma_counts(flow: dict) -> dict:
-    """``data/search_flow.json`` (PRISMA 2020 names) in the Metapsy keys ``plots.prisma`` reads."""
+    """``data/search_flow.json`` (PRISMA 2020 names) in the Metapsy keys ``figures.prisma`` reads."""
     return {
         "database.hits": flow["database_results"],
         "additional.records": flow["other_sources_results"],
@@ -372,9 +344,9 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
     rob_frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")
     rob_frame = rob_frame.rename(columns={"label": "study"})[["study", "d1", "d2", "d3", "d4", "d5", "overall"]]
-    _save_figure(plots.rob_traffic_light(rob_frame), fig_dir / "rob-traffic-light.png")
-    _save_figure(plots.rob_summary(rob_frame), fig_dir / "rob-summary.png")
+    _save_figure(figures.rob_traffic_light(rob_frame), fig_dir / "rob-traffic-light.png")
+    _save_figure(figures.rob_summary(rob_frame), fig_dir / "rob-summary.png")
     if flow:
-        _save_figure(plots.prisma(prisma_counts(flow)), fig_dir / "prisma.png")
-    _save_figure(plots.evidence_map(ds.published, ds.reviews), fig_dir / "evidence-map.png")
+        _save_figure(figures.prisma(prisma_counts(flow)), fig_dir / "prisma.png")
+    _save_figure(figures.evidence_map(ds.published, ds.reviews), fig_dir / "evidence-map.png")
     return changes

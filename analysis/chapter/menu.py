@@ -1,171 +1,30 @@
-"""The analyses of one outcome domain, as the book's chapter shows them.
+"""The analyses of one outcome domain, as its chapter shows them.
 
 ``analyse_domain`` runs the whole menu (main analysis, subgroups, sensitivity, small-study
-effects, cumulative analysis, published estimates, data-quality notes) with the package's tested
-functions and returns a ``DomainReport``; the chapter notebook only displays it. Every number a
-chapter shows is in ``DomainReport.to_dict()``, which the build writes to
-``_build/results/<domain>.json``.
+effects, cumulative analysis, published estimates, data-quality notes, certainty, living-update
+analyses) with the engine's tested functions and returns a :class:`DomainReport`; the chapter
+notebook only displays it (:mod:`analysis.chapter.render`). Every number a chapter shows is in
+``DomainReport.to_dict()``, which the build writes to ``_build/results/<domain>.json``.
 """
 from __future__ import annotations
 
 import json
-import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis import bias, data, grade, meta, moderators, sensitivity
-from analysis.bayes import bayes_meta
-from analysis.sequential import monitor
-from analysis.stability import stability
-
-#: Subgroup variables of every chapter: (column of the domain rows, title).
-SUBGROUP_VARIABLES = (
-    ("format", "Format"),
-    ("delivery", "Delivery"),
-    ("comparator", "Comparator"),
-    ("population", "Population"),
-    ("rob_overall", "Overall risk of bias"),
-)
-
-ROB_DOMAINS = ("d1", "d2", "d3", "d4", "d5", "overall")
-
-#: Minimum number of trials for small-study tests (Cochrane Handbook 13.3.5.4).
-MIN_K_SMALL_STUDY = 10
-
-#: Display names of coded values, per column (the same code can mean different things).
-LABELS = {
-    "format": {"individual": "individual", "group": "group", "mixed": "mixed"},
-    "delivery": {"face-to-face": "face to face", "telephone": "telephone", "internet": "internet",
-                 "mixed": "mixed"},
-    "comparator": {"cau": "care as usual", "waitlist": "waiting list", "other": "other control"},
-    "population": {"smi": "severe mental illness", "depression-perinatal": "depression / perinatal",
-                   "eating-disorders": "eating disorders", "other": "other"},
-    "rob_overall": {"low": "low risk", "some-concerns": "some concerns", "high": "high risk"},
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# text helpers
-
-
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|$~:@%&^=\"'")
-
-
-def md_escape(text) -> str:
-    """Escape text from the data so that MyST/Markdown renders it literally.
-
-    Every ASCII punctuation character that Markdown, MyST roles, HTML or math could interpret is
-    backslash-escaped (CommonMark allows escaping any ASCII punctuation); newlines become spaces.
-    """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    out = []
-    for ch in " ".join(str(text).split()):
-        out.append("\\" + ch if ch in _MD_SPECIAL else ch)
-    return "".join(out)
-
-
-def fmt(value, digits: int = 2) -> str:
-    """Format a number for the text (minus sign U+2212 as in print; None -> 'NA')."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "NA"
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]
-    return text.replace("-", "\u2212")
-
-
-def fmt_p(p) -> str:
-    if p is None or (isinstance(p, float) and not math.isfinite(p)):
-        return "NA"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _table(frame: pd.DataFrame, uuid: str):
-    """A table for the page: no index, text HTML-escaped (it comes from the data), and a fixed
-    element id so that two builds write identical HTML."""
-    return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
-
-
-def label_of(value, column: str) -> str:
-    """Display name of a coded value of ``column`` ("not reported" when missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return "not reported"
-    return LABELS.get(column, {}).get(str(value), str(value))
-
-
-# ---------------------------------------------------------------------------------------------
-# parameters, fingerprints
-
-
-def chapter_parameters(domain_id: str) -> dict:
-    """Papermill parameters of a domain chapter (besides the paths the build adds)."""
-    return {"domain_id": domain_id, "preset": "metafor", "method": None, "ci": None}
-
-
-def resolve_data_dir(data_dir=None) -> Path:
-    """The dataset directory: the argument, $REVIEW_DATA_DIR, or the repository's data/."""
-    if data_dir:
-        return Path(data_dir)
-    if os.environ.get("REVIEW_DATA_DIR"):
-        return Path(os.environ["REVIEW_DATA_DIR"])
-    return Path(__file__).resolve().parent.parent / "data"
-
-
-def domain_spec(ds, domain_id: str) -> dict:
-    for domain in ds.domains:
-        if domain["id"] == domain_id:
-            return domain
-    known = ", ".join(d["id"] for d in ds.domains)
-    raise KeyError(f"unknown domain {domain_id!r} (known: {known})")
-
-
-def domain_slice(ds, domain_id: str, judgements: dict | None = None) -> bytes:
-    """Canonical bytes of everything a domain chapter reads from the dataset.
-
-    The outcome rows of the domain with their study characteristics and risk of bias (curated
-    view), the curation decisions touching those studies, the published estimates of the domain,
-    the domain's definition and its reviewed GRADE judgements. A change anywhere else in the data
-    does not touch the chapter.
-    """
-    rows = data.domain_rows(ds, domain_id)
-    rows = rows.sort_values("outcome_id").reset_index(drop=True)
-    studies = sorted(set(rows["study_id"]))
-    parts = {
-        "domain": domain_spec(ds, domain_id),
-        "rows": rows.to_csv(index=False),
-        "rob": ds.rob[ds.rob["study_id"].isin(studies)].to_csv(index=False),
-        "curation": ds.curation[ds.curation["study_id"].isin(studies)].to_csv(index=False),
-        "published": _published(ds, domain_id).to_csv(index=False),
-        "studies": ds.studies[ds.studies["study_id"].isin(studies)].to_csv(index=False),
-        "grade": (judgements or {}).get(domain_id),
-    }
-    return json.dumps(parts, sort_keys=True, default=str).encode()
-
-
-def chapter_substitutions(ds, domain_id: str) -> dict[str, str]:
-    spec = domain_spec(ds, domain_id)
-    return {
-        "@DOMAIN_ID@": domain_id,
-        "@DOMAIN_TITLE@": md_escape(spec.get("title", domain_id)),
-        "@DOMAIN_TITLE_TEXT@": md_escape(spec.get("title", domain_id)).lower(),
-        "@DOMAIN_DESCRIPTION@": md_escape(spec.get("description", "")),
-    }
-
-
-def _published(ds, domain_id: str) -> pd.DataFrame:
-    pub = ds.published
-    if "domain" not in pub.columns:
-        return pub.iloc[0:0]
-    return pub[pub["domain"] == domain_id].reset_index(drop=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# the analyses
+from analysis import dataset
+from analysis.chapter import render, sof
+from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
+from analysis.chapter.params import domain_spec, published_estimates
+from analysis.dataset.files import atomic_write
+from analysis.stats import bias, grade, meta, moderators, sensitivity
+from analysis.stats.bayes import bayes_meta
+from analysis.stats.conventions import MIN_K_SMALL_STUDY, ROB_COLUMNS, ROB_DOMAINS
+from analysis.stats.formatting import text, text_p
+from analysis.stats.sequential import monitor
+from analysis.stats.stability import stability
 
 
 def _settings(preset: str, method=None, ci=None, pi=None) -> dict:
@@ -218,162 +77,24 @@ class DomainReport:
         """Participants counted once per trial (the largest n among its rows)."""
         return int(np.nansum(_first_per_study(self.rows)))
 
-    def conventions(self) -> str:
-        s = self.settings
-        ci = {"z": "Wald (z) CI", "hk": "Knapp-Hartung CI (t, k-1 df)",
-              "hk-adhoc": "Knapp-Hartung ad hoc CI"}[s["ci"]]
-        pi = {"z": "z", "t-1": "t with k-1 df", "t-2": "t with k-2 df"}[s["pi"]]
-        return (f"random effects, {s['method']} estimator of tau², {ci}, Q-profile CI for tau², "
-                f"prediction interval with {pi}; preset {s['preset']}")
-
     def numbers(self) -> dict[str, str]:
         p = self.primary
         return {
             "k": str(p.k),
             "n_studies": str(self.n_studies),
             "n_participants": str(self.n_participants),
-            "estimate": fmt(p.estimate),
-            "ci_low": fmt(p.ci_low),
-            "ci_high": fmt(p.ci_high),
-            "pi_low": fmt(p.pi_low),
-            "pi_high": fmt(p.pi_high),
-            "p": fmt_p(p.p),
-            "tau2": fmt(p.tau2, 3),
-            "i2_q": fmt(p.i2_q, 0),
-            "i2_tau2": fmt(p.i2_tau2, 0),
-            "q": fmt(p.q, 2),
-            "conventions": self.conventions(),
+            "estimate": text(p.estimate),
+            "ci_low": text(p.ci_low),
+            "ci_high": text(p.ci_high),
+            "pi_low": text(p.pi_low),
+            "pi_high": text(p.pi_high),
+            "p": text_p(p.p),
+            "tau2": text(p.tau2, 3),
+            "i2_q": text(p.i2_q, 0),
+            "i2_tau2": text(p.i2_tau2, 0),
+            "q": text(p.q, 2),
+            "conventions": render.conventions(self),
         }
-
-    def key_message_md(self) -> str:
-        """Plain-language message: direction, size in words and certainty (GRADE wording)."""
-        p = self.primary
-        title = md_escape(self.domain.get("title", self.domain["id"])).lower()
-        numbers = (f"g = {fmt(p.estimate)}, 95% CI {fmt(p.ci_low)} to {fmt(p.ci_high)}; "
-                   f"{p.k} comparisons, {self.n_studies} trials, {self.n_participants} participants")
-        if p.k < 2:
-            return f"Only one comparison reports {title}; no pooled estimate is given ({numbers})."
-        certainty = self.grade.certainty if self.grade else None
-        if certainty:
-            verb = grade.certainty_verb(certainty, p.estimate, p.ci_low, p.ci_high)
-            size = grade.interpretation(p.estimate, ci_low=p.ci_low, ci_high=p.ci_high)
-            text = (f"{verb[0].upper()}{verb[1:]} {title}. Estimated effect: {size} ({numbers}). "
-                    f"Certainty of the evidence: **{certainty.lower()}**.")
-        else:
-            text = f"Pooled effect on {title}: {numbers}."
-        if p.pi_low is not None and p.pi_high is not None and p.pi_low < 0 < p.pi_high and p.ci_low > 0:
-            text += " The prediction interval includes no effect: a new trial in a similar setting could find none."
-        return text
-
-    # -- tables -------------------------------------------------------------------------
-    def pooled_table(self):
-        """The main result as a one-row table (a pandas Styler, shown without index)."""
-        p = self.primary
-        return pd.DataFrame([{
-            "k": p.k,
-            "trials": self.n_studies,
-            "participants": self.n_participants,
-            "g [95% CI]": f"{fmt(p.estimate)} [{fmt(p.ci_low)}, {fmt(p.ci_high)}]",
-            "p": fmt_p(p.p),
-            "95% PI": f"[{fmt(p.pi_low)}, {fmt(p.pi_high)}]",
-            "tau² [95% CI]": f"{fmt(p.tau2, 3)} [{fmt(p.tau2_ci_low, 3)}, {fmt(p.tau2_ci_high, 3)}]",
-            "I² (Q-based) [95% CI]": f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]",
-            "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%",
-            "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})",
-        }]).pipe(_table, f"{self.domain['id']}-pooled")
-
-    def subgroup_table(self):
-        """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
-        records = []
-        for column, title in SUBGROUP_VARIABLES:
-            result = self.subgroups.get(column)
-            if isinstance(result, str) or result is None:
-                records.append({"variable": title, "subgroup": "", "k": "", "g [95% CI]": "",
-                                "I² (Q-based)": "", "test for differences": result or ""})
-                continue
-            first = True
-            for name, res in result.groups.items():
-                records.append({
-                    "variable": title if first else "",
-                    "subgroup": name,
-                    "k": res.k,
-                    "g [95% CI]": f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]",
-                    "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
-                    "test for differences": (f"Q = {fmt(result.q_between)}, df = {result.df_between}, "
-                                             f"p = {fmt_p(result.p_between)}") if first else "",
-                })
-                first = False
-        return pd.DataFrame(records).pipe(_table, f"{self.domain['id']}-subgroups")
-
-    def subgroup_figures(self):
-        from analysis import plots
-
-        for column, title in SUBGROUP_VARIABLES:
-            result = self.subgroups.get(column)
-            if result is not None and not isinstance(result, str):
-                yield title, plots.forest(result)
-
-    def sensitivity_table(self):
-        """The sensitivity menu (a pandas Styler, shown without index)."""
-        records = []
-        for item in self.sensitivity:
-            res = item.get("result")
-            if res is None:
-                records.append({"analysis": item["analysis"], "k": "", "g [95% CI]": "",
-                                "95% PI": "", "tau²": "", "I² (Q-based)": "", "note": item.get("note", "")})
-                continue
-            records.append({
-                "analysis": item["analysis"],
-                "k": res.k,
-                "g [95% CI]": f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]",
-                "95% PI": f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]",
-                "tau²": fmt(res.tau2, 3),
-                "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
-                "note": item.get("note", ""),
-            })
-        return pd.DataFrame(records).pipe(_table, f"{self.domain['id']}-sensitivity")
-
-    def small_study_md(self) -> str:
-        if self.small_study_reason:
-            return self.small_study_reason
-        e, t = self.egger, self.trimfill
-        lines = [
-            f"Egger-type regression test (metafor `regtest` defaults: predictor standard error, same model): "
-            f"z = {fmt(e.statistic)}, p = {fmt_p(e.p)}.",
-            f"Trim-and-fill (L0 estimator): {t.k0} trial(s) imputed on the {t.side} side; adjusted "
-            f"g = {fmt(t.filled.estimate)} (95% CI {fmt(t.filled.ci_low)} to {fmt(t.filled.ci_high)}).",
-            "Funnel asymmetry can reflect publication bias, but also heterogeneity or chance; "
-            "trim-and-fill is a sensitivity analysis, not a correction.",
-        ]
-        return "\n\n".join(lines)
-
-    def published_md(self) -> str:
-        pub = self.published
-        if pub is None or pub.empty:
-            return "No earlier review reported a pooled result mapped to this outcome."
-        lines = ["| review | outcome as reported | timepoint | k | estimate [95% CI] | I² | flag |",
-                 "|---|---|---|---|---|---|---|"]
-        for _, r in pub.iterrows():
-            est = "" if pd.isna(r.get("estimate")) else f"{r['estimate']} [{r.get('ci_low')}, {r.get('ci_high')}]"
-            lines.append("| " + " | ".join(md_escape(x) for x in [
-                r.get("review_id"), r.get("outcome"), r.get("timepoint"),
-                "" if pd.isna(r.get("k")) else r.get("k"), est,
-                "" if pd.isna(r.get("i2")) else r.get("i2"),
-                r.get("inconsistency_note") if isinstance(r.get("inconsistency_note"), str) else ""]) + " |")
-        ours = self.primary
-        lines.append("")
-        lines.append(f"This review (all comparisons, {md_escape(self.settings['method'])}): "
-                     f"g = {fmt(ours.estimate)} [{fmt(ours.ci_low)}, {fmt(ours.ci_high)}], k = {ours.k}.")
-        return "\n".join(lines)
-
-    def quality_notes_md(self) -> str:
-        if not self.quality_notes:
-            return "No curation decisions or validator warnings touch this outcome."
-        return "\n".join(f"- {md_escape(note)}" for note in self.quality_notes)
-
-    def studies_md(self) -> str:
-        keys = sorted(set(self.rows["study_id"]))
-        return "This analysis includes " + ", ".join(f"{{cite:t}}`{k}`" for k in keys) + "."
 
     def arm_data(self) -> pd.DataFrame:
         cols = ["n1", "mean1", "sd1", "n2", "mean2", "sd2"]
@@ -381,48 +102,13 @@ class DomainReport:
 
     def rob(self) -> pd.DataFrame:
         """RoB 2 judgements (D1-D5, overall) of each analysed row, in forest-plot order."""
-        out = self.rows[[f"rob_{d}" for d in ROB_DOMAINS]].copy()
-        out.columns = list(ROB_DOMAINS)
+        out = self.rows[[f"rob_{d}" for d in ROB_COLUMNS]].copy()
+        out.columns = list(ROB_COLUMNS)
         out.insert(0, "study", self.primary.labels)
         return out.reset_index(drop=True)
 
-    def summary_of_findings(self) -> dict:
-        """The outcome's row of the summary-of-findings table (GRADE / Cochrane layout)."""
-        p = self.primary
-        return {
-            "outcome": self.domain.get("title", self.domain["id"]),
-            "domain": self.domain["id"],
-            "participants": self.n_participants,
-            "studies": self.n_studies,
-            "k": p.k,
-            "effect": {"measure": "SMD (Hedges' g)", "estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high},
-            "interpretation": grade.interpretation(p.estimate, ci_low=p.ci_low, ci_high=p.ci_high),
-            "certainty": self.grade.certainty if self.grade else None,
-            "certainty_label": self.grade.certainty_label if self.grade else None,
-            "footnotes": self.grade.footnotes() if self.grade else [],
-        }
 
-    def summary_of_findings_md(self) -> str:
-        return sof_table_md([self.summary_of_findings()])
 
-    def living_md(self) -> str:
-        """Secondary living-update analyses: sequential monitoring, Bayesian model, stability."""
-        parts = []
-        if self.sequential is not None:
-            parts.append(md_escape(self.sequential.summary()))
-        if self.bayes is not None:
-            b = self.bayes
-            parts.append(
-                f"Bayesian random-effects model (flat prior on the mean effect, half-normal prior on tau with scale "
-                f"{b.tau_prior_scale}): posterior median g = {fmt(b.median)} (95% credible interval {fmt(b.ci_low)} to "
-                f"{fmt(b.ci_high)}); probability that peer support helps (g > 0): {b.p_positive:.2f}; probability "
-                f"that the effect exceeds the minimally important difference (g > {b.mid}): {b.p_above_mid:.2f}; "
-                f"a new trial's effect: {fmt(b.predictive_low)} to {fmt(b.predictive_high)}.")
-        if self.stability is not None:
-            parts.append(md_escape(self.stability.statement))
-        parts.append("These are secondary analyses: following the Cochrane Handbook, sequential methods do not "
-                     "replace the main analysis.")
-        return "\n\n".join(parts)
 
     # -- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -462,9 +148,9 @@ class DomainReport:
             "cumulative": frame(self.cumulative),
             "quality_notes": list(self.quality_notes),
             "numbers": self.numbers(),
-            "key_message": self.key_message_md(),
+            "key_message": render.key_message_md(self),
             "grade": self.grade.to_dict() if self.grade else None,
-            "summary_of_findings": self.summary_of_findings(),
+            "summary_of_findings": sof.summary_of_findings(self),
             "living": {
                 "sequential": self.sequential.to_dict() if self.sequential is not None else None,
                 "bayes": self.bayes.to_dict() if self.bayes is not None else None,
@@ -473,11 +159,8 @@ class DomainReport:
         }
 
     def write_json(self, path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        """Write :meth:`to_dict` as JSON (the build collects it into ``_build/results``)."""
+        atomic_write(path, json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
 
 
 def _row_participants(rows: pd.DataFrame) -> np.ndarray:
@@ -501,16 +184,11 @@ def _first_per_study(rows: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def load_judgements(data_dir=None) -> dict:
-    """The reviewed GRADE judgements (``grade.yml`` beside the data), or none."""
-    return grade.load_judgements(resolve_data_dir(data_dir) / "grade.yml")
-
-
 def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
     """Add ``rob_d1`` ... ``rob_d5`` of each row: its outcome-specific judgements where they exist,
     else the study's (the rule ``data.domain_rows`` uses for ``rob_overall``)."""
     rows = rows.copy()
-    values = {d: [] for d in ROB_DOMAINS[:-1]}
+    values = {d: [] for d in ROB_DOMAINS}
     for study_id, outcome_id in zip(rows["study_id"], rows["outcome_id"]):
         mine = rob[rob["study_id"] == study_id]
         chosen = mine[mine["outcome_id"] == outcome_id]
@@ -534,10 +212,13 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
                    judgements: dict | None = None) -> DomainReport:
     """Run every analysis of one outcome domain with the given conventions.
 
-    ``judgements``: reviewed GRADE judgements (``load_judgements``), which win over the rules.
+    ``judgements``: the review team's GRADE judgements, which win over the rules (default: those
+    of the dataset, ``ds.judgements`` from ``grade.yml``).
     """
+    if judgements is None:
+        judgements = ds.judgements
     spec = domain_spec(ds, domain_id)
-    rows = _with_rob(data.effect_sizes(data.domain_rows(ds, domain_id), ds), ds.rob)
+    rows = _with_rob(dataset.effect_sizes(dataset.domain_rows(ds, domain_id), ds), ds.rob)
     rows = rows.sort_values(["year", "label", "outcome_id"], kind="mergesort").reset_index(drop=True)
     settings = dict(_settings(preset, method, ci, pi), preset=preset)
     labels = _row_labels(rows)
@@ -600,8 +281,8 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
         rep.egger = bias.regtest(primary)
         rep.trimfill = bias.trimfill(primary)
 
-    rep.published = _published(ds, domain_id)
-    rep.quality_notes = data.quality_notes(ds, rows)
+    rep.published = published_estimates(ds, domain_id)
+    rep.quality_notes = dataset.quality_notes(ds, rows)
 
     # certainty and living-update methods (secondary)
     rep.grade = grade.assess(domain_id, primary, overall_rob=rows["rob_overall"].tolist(),
@@ -612,156 +293,3 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
         rep.bayes = bayes_meta(primary.yi, primary.vi)
         rep.stability = stability(primary)
     return rep
-
-
-def sof_table_md(rows: list[dict]) -> str:
-    """Summary-of-findings table in the GRADE/Cochrane layout, with numbered footnotes."""
-    lines = ["| Outcome | Participants (trials) | Effect (95% CI) | What it means | Certainty |",
-             "|---|---|---|---|---|"]
-    notes: list[str] = []
-    for r in rows:
-        marks = []
-        for note in r["footnotes"]:
-            notes.append(note)
-            marks.append(str(len(notes)))
-        e = r["effect"]
-        sup = f" <sup>{','.join(marks)}</sup>" if marks else ""
-        lines.append(f"| {md_escape(r['outcome'])} | {r['participants']} ({r['studies']}) | SMD {fmt(e['estimate'])} "
-                     f"({fmt(e['ci_low'])} to {fmt(e['ci_high'])}) | {md_escape(r['interpretation'])} | "
-                     f"{md_escape(r['certainty_label'] or 'not graded')}{sup} |")
-    text = "\n".join(lines)
-    if notes:
-        text += "\n\n" + "\n".join(f"{i}. {md_escape(n)}" for i, n in enumerate(notes, 1))
-    text += ("\n\nSMD: standardised mean difference (Hedges' g), positive values favour peer support. "
-             "Certainty (GRADE): ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low.")
-    return text
-
-
-# ---------------------------------------------------------------------------------------------
-# reproduction of published analyses
-
-
-#: Smit et al. (2022) as quoted by the umbrella review (Cooper 2024, Tables 2-3): post-test,
-#: Hedges' g, every row of the category pooled (rows, not trials), REML tau2, Knapp-Hartung CI
-#: (t, k-1), I2 from Q with the Higgins-Thompson CI. The published numbers themselves are read
-#: from data/published_estimates.csv.
-METAPSY_SOURCE = "metapsy-peer-support"
-SMIT_SETTINGS = {"method": "REML", "ci": "hk", "pi": "t-1", "effects": "recorded_g", "rows": "all"}
-
-
-def reproduce_published(ds, data_dir=None) -> list[dict]:
-    """Re-analyse Smit et al. (2022) from the same data with their settings, beside the print.
-
-    Each entry: ``{"review", "outcome", "published", "reproduced", "curated", "settings", "match"}``
-    with engine key names; ``match`` is True when every printed number equals ours rounded to the
-    printed decimals (a printed bound such as ``p<0.001`` must hold). The printed text is read from
-    ``published_estimates.csv`` as text, because trailing zeros carry the printed precision.
-    """
-    printed_all = pd.read_csv(resolve_data_dir(data_dir) / "published_estimates.csv", dtype=str,
-                              keep_default_na=False).set_index("estimate_id")
-    pub = ds.published
-    smit = pub[(pub["review_id"] == "smit2022") & (pub["timepoint"] == "post") & pub["domain"].isin(
-        ["clinical-recovery", "personal-recovery", "functional-recovery"])]
-    out = []
-    for _, row in smit.iterrows():
-        domain_id = row["domain"]
-        rows = data.domain_rows(ds, domain_id, curated=False)
-        # Smit et al. pooled the Metapsy rows; trials added since have no recorded g
-        rows = rows[rows["source"].astype(str).str.startswith(METAPSY_SOURCE)].reset_index(drop=True)
-        if rows.empty:  # a dataset without the Metapsy rows (e.g. synthetic) has nothing to reproduce
-            continue
-        recorded = data.effect_sizes(rows, ds, as_published=True)
-        res = meta.rma(recorded["yi"].to_numpy(float), recorded["vi"].to_numpy(float), method="REML",
-                       ci="hk", pi="t-1", measure="SMD")
-        printed = {key: printed_all.at[row["estimate_id"], column] for key, column in PRINTED_COLUMNS.items()
-                   if printed_all.at[row["estimate_id"], column] != ""}
-        reproduced = {key: _plain(getattr(res, key)) for key in PRINTED_COLUMNS}
-        comparison = {key: _matches(text, reproduced[key]) for key, text in printed.items()}
-        curated_rows = data.effect_sizes(data.domain_rows(ds, domain_id), ds)
-        cur = meta.rma(curated_rows["yi"].to_numpy(float), curated_rows["vi"].to_numpy(float), method="REML",
-                       ci="hk", pi="t-1", measure="SMD")
-        differences = _row_differences(ds, recorded, curated_rows)
-        out.append({
-            "review": "smit2022",
-            "outcome": domain_id,
-            "published": {key: _num(text) for key, text in printed.items()},
-            "printed": printed,
-            "reproduced": reproduced,
-            "comparison": comparison,
-            "curated": {k: _plain(getattr(cur, k)) for k in ("k", "estimate", "ci_low", "ci_high", "i2_q", "tau2")},
-            "settings": SMIT_SETTINGS,
-            "differences": differences,
-            "match": bool(comparison) and all(comparison.values()),
-            "source": row.get("source"),
-        })
-    return out
-
-
-#: Outcome-row fields that determine an effect size (curation decisions on them explain differences).
-EFFECT_FIELDS = {"n1", "mean1", "sd1", "n2", "mean2", "sd2", "events1", "total1", "events2", "total2",
-                 "yi", "sei", "recorded_g", "recorded_g_se", "data_type", "instrument"}
-
-
-#: Rows whose as-published and curated effects differ by more than this are explained on the page.
-DIFFERENCE_TOLERANCE = 0.005
-
-
-def _row_differences(ds, recorded: pd.DataFrame, curated: pd.DataFrame,
-                     tolerance: float = DIFFERENCE_TOLERANCE) -> list[dict]:
-    """Rows whose effect differs between the as-published and the curated analysis, with why.
-
-    The reason is the curation decision(s) on the row, else how the curated effect was computed
-    (a recomputation from the arm data that does not reproduce the recorded g)."""
-    by_id = curated.set_index("outcome_id")
-    decisions: dict = {}
-    for a in ds.applied:
-        if a["action"] == "exclude" or a.get("field") in EFFECT_FIELDS:
-            reason = f"{a['reason']} ({a['curation_id']})"
-            mine = decisions.setdefault(a["outcome_id"] or a["study_id"], [])
-            if not any(r.startswith(a["reason"]) for r in mine):
-                mine.append(reason)
-    out = []
-    for _, row in recorded.iterrows():
-        oid = row["outcome_id"]
-        if oid not in by_id.index:
-            out.append({"outcome_id": oid, "recorded_g": float(row["yi"]), "curated_g": None,
-                        "reason": "; ".join(decisions.get(oid, decisions.get(row["study_id"], ["excluded"])))})
-            continue
-        cur = float(by_id.at[oid, "yi"])
-        if abs(cur - float(row["yi"])) > tolerance:
-            reasons = decisions.get(oid, []) + decisions.get(row["study_id"], [])
-            out.append({"outcome_id": oid, "recorded_g": float(row["yi"]), "curated_g": cur,
-                        "reason": "; ".join(reasons) or f"recomputed: {by_id.at[oid, 'es_method']}"})
-    return out
-
-
-#: Engine key -> column of published_estimates.csv holding the printed value.
-PRINTED_COLUMNS = {"k": "k", "estimate": "estimate", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p",
-                   "i2_q": "i2", "i2_q_ci_low": "i2_ci_low", "i2_q_ci_high": "i2_ci_high"}
-
-
-def _plain(value):
-    if value is None:
-        return None
-    return int(value) if isinstance(value, (int, np.integer)) else float(value)
-
-
-def _num(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    try:
-        return float(str(value).replace("\u2212", "-").strip().rstrip("%"))
-    except ValueError:
-        return None
-
-
-def _matches(printed: str, value) -> bool:
-    """Does ``value`` round to the printed text (``0.10`` -> 2 decimals; ``<0.001`` is a bound)?"""
-    if value is None:
-        return False
-    text = printed.strip().replace("\u2212", "-").rstrip("%")
-    if text.startswith(("<", ">")):
-        bound = float(text.lstrip("<>=").strip())
-        return value < bound if text.startswith("<") else value > bound
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return round(float(value), decimals) == round(float(text), decimals)

@@ -1,7 +1,8 @@
 """Command line: ``python -m analysis <command> [options]``.
 
-Each command lives in the module that owns it; this file only dispatches, so
-that ``python -m analysis pool`` does not import the book machinery.
+Each command is a module of this package that parses its arguments and calls the layer that does
+the work; this file only dispatches, so that ``python -m analysis pool`` does not import the book
+machinery.
 """
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import importlib
 import sys
 
 COMMANDS = {
-    "pool": ("analysis.pool_cli", "pool a CSV of studies (meta-analysis of one outcome)"),
-    "check": ("analysis.validate", "validate the dataset in data/ (errors exit non-zero)"),
-    "import-metapsy": ("analysis.metapsy", "convert a Metapsy-standard database into data/"),
-    "build": ("analysis.build", "validate, re-run stale chapters and build the book"),
-    "release": ("analysis.changelog", "record the current results as a release (snapshot + changelog)"),
+    "pool": ("analysis.commands.pool", "pool a CSV of studies (meta-analysis of one outcome)"),
+    "check": ("analysis.commands.check", "validate the dataset in data/ (errors exit non-zero)"),
+    "import-metapsy": ("analysis.commands.import_metapsy", "convert a Metapsy-standard database into data/"),
+    "build": ("analysis.commands.build", "validate, re-run stale chapters and build the book"),
+    "release": ("analysis.commands.release", "record the current results as a release (snapshot + changelog)"),
 }
 
 

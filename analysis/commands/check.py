@@ -1,6 +1,6 @@
 """``python -m analysis check [DIR] [--no-curation] [--json]``: validate the dataset.
 
-Prints every error, warning and note of :func:`analysis.data.check` (one line each, sorted by
+Prints every error, warning and note of :func:`analysis.dataset.check` (one line each, sorted by
 file and line) and a summary. Exit status: 0 valid (warnings do not fail), 1 errors in the data,
 2 bad usage or an internal failure (reported in one line, never as a traceback).
 """
@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from analysis import data
+from analysis import dataset
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,9 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def summary(issues: list[data.Issue]) -> dict[str, int]:
+def summary(issues: list[dataset.Issue]) -> dict[str, int]:
     """Number of issues per severity."""
-    return {s: sum(i.severity == s for i in issues) for s in data.SEVERITIES}
+    return {s: sum(i.severity == s for i in issues) for s in dataset.SEVERITIES}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     curated = not args.no_curation
     try:
-        issues = data.check(args.data_dir, curated=curated)
+        issues = dataset.check(args.data_dir, curated=curated)
     except Exception as exc:  # a bug must not hide behind a traceback in a maintainer's terminal
         print(f"error: internal error while checking {args.data_dir}: {type(exc).__name__}: {exc}",
               file=sys.stderr)

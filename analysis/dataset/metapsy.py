@@ -1,4 +1,4 @@
-"""``python -m analysis import-metapsy PATH``: convert a Metapsy-standard database into ``data/``.
+"""Import of a Metapsy-standard database into ``data/`` (``python -m analysis import-metapsy PATH``).
 
 The Metapsy data standard (https://docs.metapsy.org/data-preparation/format/) stores one row per
 comparison x outcome in ``data.csv`` (semicolon separator, decimal comma, ``NA``/``NR`` for
@@ -28,15 +28,15 @@ Conversion rules (documented once here and in ``data/README.md``):
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
-import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from analysis.dataset.files import atomic_write
 
 SOURCE = "metapsy-peer-support@6c0f322"
 MISSING = {"", "NA", "NR"}
@@ -624,7 +624,7 @@ def write_csv(path: Path, columns: list[str], records: list[dict]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    atomic_write(path, buffer.getvalue())
 
 
 def sign_disagreements(outcomes: list[dict]) -> list[str]:
@@ -648,8 +648,7 @@ def run(source_dir: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for name, content in tables.items():
         if name.endswith(".json"):
-            (out / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n",
-                                    encoding="utf-8")
+            atomic_write(out / name, json.dumps(content, indent=2, ensure_ascii=False) + "\n")
             continue
         columns, records = content
         kept = preserved_rows(out / name, columns, KEYS[name], records)
@@ -657,29 +656,3 @@ def run(source_dir: Path, out: Path) -> dict:
         merged = sorted(records + kept, key=lambda r: tuple(r[k] for k in KEYS[name]))
         write_csv(out / name, columns, merged)
     return tables
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis import-metapsy",
-        description="Convert a Metapsy-standard database (data.csv + metadata/) into data/.")
-    parser.add_argument("path", type=Path, help="directory holding data.csv and metadata/")
-    parser.add_argument("--out", type=Path, default=Path("data"),
-                        help="output directory (default: data/)")
-    args = parser.parse_args(argv)
-    try:
-        tables = run(args.path, args.out)
-    except SourceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    outcomes = tables["outcomes.csv"][1]
-    print(f"wrote {len(tables['studies.csv'][1])} studies, {len(outcomes)} outcome rows, "
-          f"{len(tables['instruments.csv'][1])} instruments to {args.out}")
-    for source_row in sign_disagreements(outcomes):
-        print(f"warning: {source_row}: .g disagrees in sign with the arm means "
-              "(see data/curation.csv)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

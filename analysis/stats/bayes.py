@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from analysis.stats.conventions import MID
+
 #: Half-normal prior scale for tau on the SMD scale (Röver et al. 2021 consider 0.5 a weakly
 #: informative choice for standardised effects; stated in the book).
 DEFAULT_TAU_SCALE = 0.5
@@ -88,7 +90,7 @@ def _mixture_quantile(p, means, sds, mass):
     return optimize.brentq(cdf, lo, hi, xtol=1e-12)
 
 
-def bayes_meta(yi, vi, *, tau_scale: float = DEFAULT_TAU_SCALE, mid: float = 0.2, level: float = 95,
+def bayes_meta(yi, vi, *, tau_scale: float = DEFAULT_TAU_SCALE, mid: float = MID, level: float = 95,
                n_nodes: int = 400) -> BayesResult:
     """Posterior summaries of the random-effects model (see the module docstring)."""
     yi = np.asarray(yi, dtype=float)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special, stats
 
-from analysis import meta, moderators
-from analysis.meta import _fmt, _fmt_p, _plain
+from analysis.stats import meta, moderators
+from analysis.stats.formatting import console, console_p, plain
 
 PREDICTORS = ("sei", "vi")
 
@@ -55,13 +55,13 @@ class RegTestResult:
     limit_ci_high: float
 
     def to_dict(self) -> dict:
-        return {key: _plain(getattr(self, key)) for key in
+        return {key: plain(getattr(self, key)) for key in
                 ("model", "predictor", "method", "k", "statistic", "p", "df", "slope",
                  "limit_estimate", "limit_ci_low", "limit_ci_high")}
 
     def _test_text(self) -> str:
         stat = "z" if self.df is None else f"t({self.df})"
-        return f"{stat} = {_fmt(self.statistic)}, p = {_fmt_p(self.p)}"
+        return f"{stat} = {console(self.statistic)}, p = {console_p(self.p)}"
 
     def summary(self) -> str:
         kind = ("mixed-effects meta-regression" if self.model == "rma"
@@ -69,15 +69,15 @@ class RegTestResult:
         return (f"Regression test for funnel plot asymmetry\n"
                 f"model: {kind}, method {self.method}, predictor {self.predictor}, k = {self.k}\n"
                 f"test for asymmetry: {self._test_text()}\n"
-                f"limit estimate (as {self.predictor} -> 0): {_fmt(self.limit_estimate)} "
-                f"[{_fmt(self.limit_ci_low)}, {_fmt(self.limit_ci_high)}]")
+                f"limit estimate (as {self.predictor} -> 0): {console(self.limit_estimate)} "
+                f"[{console(self.limit_ci_low)}, {console(self.limit_ci_high)}]")
 
     def _repr_html_(self) -> str:
         return _result_html("Regression test for funnel plot asymmetry", [
             ("model", self.model), ("predictor", self.predictor), ("k", self.k),
             ("test", self._test_text()),
-            ("limit estimate", f"{_fmt(self.limit_estimate)} [{_fmt(self.limit_ci_low)}, "
-                               f"{_fmt(self.limit_ci_high)}]")])
+            ("limit estimate", f"{console(self.limit_estimate)} [{console(self.limit_ci_low)}, "
+                               f"{console(self.limit_ci_high)}]")])
 
 
 def regtest(res, model="rma", predictor="sei") -> RegTestResult:
@@ -129,16 +129,16 @@ class RankTestResult:
     exact: bool
 
     def to_dict(self) -> dict:
-        return {"tau": _plain(self.tau), "p": _plain(self.p), "k": self.k, "exact": self.exact}
+        return {"tau": plain(self.tau), "p": plain(self.p), "k": self.k, "exact": self.exact}
 
     def summary(self) -> str:
         how = "exact" if self.exact else "normal approximation"
         return (f"Rank correlation test for funnel plot asymmetry (Begg & Mazumdar 1994), k = {self.k}\n"
-                f"Kendall's tau = {_fmt(self.tau)}, p = {_fmt_p(self.p)} ({how})")
+                f"Kendall's tau = {console(self.tau)}, p = {console_p(self.p)} ({how})")
 
     def _repr_html_(self) -> str:
         return _result_html("Rank correlation test for funnel plot asymmetry", [
-            ("Kendall's tau", _fmt(self.tau)), ("p", _fmt_p(self.p)), ("k", self.k),
+            ("Kendall's tau", console(self.tau)), ("p", console_p(self.p)), ("k", self.k),
             ("p-value", "exact" if self.exact else "normal approximation")])
 
 
@@ -221,23 +221,23 @@ class TrimFillResult:
     imputed: np.ndarray = field(repr=False)
 
     def to_dict(self) -> dict:
-        return {"k0": self.k0, "se_k0": _plain(self.se_k0), "side": self.side,
-                "estimator": self.estimator, "p_k0": _plain(self.p_k0),
+        return {"k0": self.k0, "se_k0": plain(self.se_k0), "side": self.side,
+                "estimator": self.estimator, "p_k0": plain(self.p_k0),
                 "filled": self.filled.to_dict()}
 
     def summary(self) -> str:
         r = self.filled
         return (f"Trim-and-fill ({self.estimator} estimator): {self.k0} studies imputed on the "
-                f"{self.side} side (SE {_fmt(self.se_k0)})\n"
-                f"adjusted estimate {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
-                f"k = {r.k} (original {_fmt(self.original.estimate)})")
+                f"{self.side} side (SE {console(self.se_k0)})\n"
+                f"adjusted estimate {console(r.estimate)} [{console(r.ci_low)}, {console(r.ci_high)}], "
+                f"k = {r.k} (original {console(self.original.estimate)})")
 
     def _repr_html_(self) -> str:
         r = self.filled
         return _result_html(f"Trim-and-fill ({self.estimator})", [
             ("imputed studies", f"{self.k0} ({self.side} side)"),
-            ("adjusted estimate", f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"),
-            ("original estimate", f"{_fmt(self.original.estimate)}")])
+            ("adjusted estimate", f"{console(r.estimate)} [{console(r.ci_low)}, {console(r.ci_high)}]"),
+            ("original estimate", f"{console(self.original.estimate)}")])
 
 
 def _missing_studies(centred: np.ndarray, estimator: str) -> tuple[float, float]:

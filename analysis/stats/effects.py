@@ -14,8 +14,8 @@ from functools import reduce
 import numpy as np
 from scipy.special import gammaln, ndtri
 
-MEASURES = ("SMD", "MD", "RR", "OR", "RD", "GEN")
-RATIO_MEASURES = ("RR", "OR")
+from analysis.stats.conventions import MEASURES, RATIO_MEASURES
+
 CONTINUOUS_COLUMNS = ("n1", "mean1", "sd1", "n2", "mean2", "sd2")
 BINARY_COLUMNS = ("events1", "total1", "events2", "total2")
 SMD_VTYPES = ("LS", "UB", "revman5")

@@ -22,12 +22,11 @@ Rules (randomised trials start at High):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import yaml
 
-from analysis.sequential import required_information_size
+from analysis.stats.conventions import MID, MIN_K_SMALL_STUDY
+from analysis.stats.sequential import required_information_size
 
 LEVELS = ("Very low", "Low", "Moderate", "High")
 SYMBOLS = {"High": "⊕⊕⊕⊕", "Moderate": "⊕⊕⊕◯", "Low": "⊕⊕◯◯", "Very low": "⊕◯◯◯"}
@@ -35,8 +34,6 @@ DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publ
 DOMAIN_TITLES = {"risk_of_bias": "Risk of bias", "inconsistency": "Inconsistency",
                  "indirectness": "Indirectness", "imprecision": "Imprecision",
                  "publication_bias": "Publication bias"}
-DEFAULT_MID = 0.2
-MIN_K_PUBLICATION_BIAS = 10
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class Judgement:
 class Grade:
     outcome: str
     judgements: list
-    mid: float = DEFAULT_MID
+    mid: float = MID
 
     @property
     def total_downgrade(self) -> int:
@@ -110,7 +107,7 @@ def judge_inconsistency(res) -> Judgement:
     return Judgement("inconsistency", 0, f"I² = {_pct(i2)}; the prediction interval does not change the conclusion.")
 
 
-def judge_imprecision(res, participants: float, mid: float = DEFAULT_MID) -> Judgement:
+def judge_imprecision(res, participants: float, mid: float = MID) -> Judgement:
     lo, hi = res.ci_low, res.ci_high
     ci = f"95% CI {lo:.2f} to {hi:.2f}"
     if lo < -mid and hi > mid:
@@ -129,33 +126,16 @@ def judge_imprecision(res, participants: float, mid: float = DEFAULT_MID) -> Jud
 
 
 def judge_publication_bias(k: int, egger_p: float | None) -> Judgement:
-    if k < MIN_K_PUBLICATION_BIAS or egger_p is None:
-        return Judgement("publication_bias", 0, f"{k} comparisons, fewer than {MIN_K_PUBLICATION_BIAS}: small-study "
+    if k < MIN_K_SMALL_STUDY or egger_p is None:
+        return Judgement("publication_bias", 0, f"{k} comparisons, fewer than {MIN_K_SMALL_STUDY}: small-study "
                                                 "effects not assessable, not downgraded.")
     if egger_p < 0.10:
         return Judgement("publication_bias", 1, f"Egger's test p = {egger_p:.3f} (rule: downgrade when p < 0.10).")
     return Judgement("publication_bias", 0, f"Egger's test p = {egger_p:.3f}.")
 
 
-def load_judgements(path) -> dict:
-    """Read ``data/grade.yml``: ``{outcome_id: {grade_domain: {downgrade: 0-2, reason: text}}}``."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of outcome ids")
-    for outcome, entries in raw.items():
-        for domain, entry in (entries or {}).items():
-            if domain not in DOMAINS:
-                raise ValueError(f"{path}: {outcome}: unknown GRADE domain {domain!r} (one of {', '.join(DOMAINS)})")
-            if not isinstance(entry, dict) or entry.get("downgrade") not in (0, 1, 2) or not entry.get("reason"):
-                raise ValueError(f"{path}: {outcome}.{domain}: needs 'downgrade' (0, 1 or 2) and a 'reason'")
-    return raw
-
-
 def assess(outcome: str, res, *, overall_rob, participants: float, egger_p: float | None = None,
-           mid: float = DEFAULT_MID, judgements: dict | None = None) -> Grade:
+           mid: float = MID, judgements: dict | None = None) -> Grade:
     """GRADE certainty of one outcome from its main fit; ``judgements`` (from grade.yml) win."""
     by_rule = {
         "risk_of_bias": judge_risk_of_bias(res.weights, overall_rob),
@@ -175,7 +155,7 @@ def assess(outcome: str, res, *, overall_rob, participants: float, egger_p: floa
     return Grade(outcome, chosen, mid)
 
 
-def interpretation(estimate: float, mid: float = DEFAULT_MID, ci_low: float | None = None,
+def interpretation(estimate: float, mid: float = MID, ci_low: float | None = None,
                    ci_high: float | None = None) -> str:
     """Size of an SMD in words (0.2 small, 0.5 moderate, 0.8 large).
 
@@ -193,7 +173,7 @@ def interpretation(estimate: float, mid: float = DEFAULT_MID, ci_low: float | No
 
 
 def certainty_verb(certainty: str, estimate: float, ci_low: float, ci_high: float,
-                   mid: float = DEFAULT_MID) -> str:
+                   mid: float = MID) -> str:
     """Cochrane's plain-language statements by certainty (Glenton et al. 2010; Santesso 2020).
 
     A CI including no effect gives "little or no difference"; an effect whose CI excludes no

@@ -21,13 +21,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import special
 
+from analysis.stats.conventions import RATIO_MEASURES
+from analysis.stats.formatting import console, console_p, plain
+
 __all__ = ["Settings", "PRESETS", "MetaResult", "ConvergenceError", "rma", "rma_mh", "rma_peto",
            "fit", "estimate_tau2", "tau2_qprofile_ci", "i2_higgins_thompson"]
 
 METHODS = ("FE", "DL", "REML", "ML", "PM", "SJ", "HE", "EB")
 CI_METHODS = ("z", "hk", "hk-adhoc")
 PI_METHODS = ("z", "t-1", "t-2")
-RATIO_MEASURES = ("RR", "OR")
 MH_MEASURES = ("OR", "RR", "RD")
 
 CI_NAMES = {"z": "Wald-type (normal)", "hk": "Knapp-Hartung (t, k-1 df)",
@@ -48,7 +50,7 @@ class Settings:
     """A whole pooling convention at once (as ``meta::settings.meta`` in R).
 
     ``vtype`` is the sampling-variance convention for SMD/MD used when effect sizes are
-    computed (``analysis.effects.escalc``); the pooling itself takes ``vi`` as given.
+    computed (``analysis.stats.effects.escalc``); the pooling itself takes ``vi`` as given.
     """
 
     method: str = "REML"
@@ -126,7 +128,7 @@ class MetaResult:
     @property
     def studies(self) -> list[dict]:
         """Per-study rows of the JSON contract: study, yi, vi, weight (percent)."""
-        return [{"study": lab, "yi": _plain(y), "vi": _plain(v), "weight": _plain(wt)}
+        return [{"study": lab, "yi": plain(y), "vi": plain(v), "weight": plain(wt)}
                 for lab, y, v, wt in zip(self.labels, self.yi, self.vi, self.weights)]
 
     @property
@@ -139,10 +141,10 @@ class MetaResult:
         Ratio measures stay on the log scale and get an ``exp`` block with the
         back-transformed estimate, CI and PI.
         """
-        out = {key: _plain(getattr(self, key)) for key in JSON_KEYS if key != "studies"}
+        out = {key: plain(getattr(self, key)) for key in JSON_KEYS if key != "studies"}
         out["studies"] = self.studies
         if self.is_ratio:
-            out["exp"] = {key: _plain(_exp(getattr(self, key)))
+            out["exp"] = {key: plain(_exp(getattr(self, key)))
                           for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
         return out
 
@@ -183,32 +185,32 @@ class MetaResult:
         if self.q is not None:
             if not self.tau2_model_free:
                 lines.append(f"tau^2 (estimated amount of total heterogeneity): "
-                             f"{_fmt(self.tau2)} [{_fmt(self.tau2_ci_low)}, {_fmt(self.tau2_ci_high)}]"
+                             f"{console(self.tau2)} [{console(self.tau2_ci_low)}, {console(self.tau2_ci_high)}]"
                              " (Q-profile CI)")
-                lines.append(f"tau (square root of estimated tau^2 value):      {_fmt(self.tau)}")
+                lines.append(f"tau (square root of estimated tau^2 value):      {console(self.tau)}")
                 lines.append(f"I^2 (tau^2-based, total heterogeneity / total variability): "
-                             f"{_fmt(self.i2_tau2, 2)}% [{_fmt(self.i2_tau2_ci_low, 2)}, "
-                             f"{_fmt(self.i2_tau2_ci_high, 2)}]")
-            lines.append(f"I^2 (Q-based, Higgins & Thompson CI): {_fmt(self.i2_q, 2)}% "
-                         f"[{_fmt(self.i2_q_ci_low, 2)}, {_fmt(self.i2_q_ci_high, 2)}]")
-            lines.append(f"H^2 (total variability / sampling variability): {_fmt(self.h2, 2)}"
+                             f"{console(self.i2_tau2, 2)}% [{console(self.i2_tau2_ci_low, 2)}, "
+                             f"{console(self.i2_tau2_ci_high, 2)}]")
+            lines.append(f"I^2 (Q-based, Higgins & Thompson CI): {console(self.i2_q, 2)}% "
+                         f"[{console(self.i2_q_ci_low, 2)}, {console(self.i2_q_ci_high, 2)}]")
+            lines.append(f"H^2 (total variability / sampling variability): {console(self.h2, 2)}"
                          + ("" if self.tau2_model_free else
-                            f" [{_fmt(self.h2_ci_low, 2)}, {_fmt(self.h2_ci_high, 2)}]"))
-            lines += ["", f"Test for heterogeneity: Q(df = {self.q_df}) = {_fmt(self.q)}, "
-                          f"p = {_fmt_p(self.q_p)}"]
+                            f" [{console(self.h2_ci_low, 2)}, {console(self.h2_ci_high, 2)}]"))
+            lines += ["", f"Test for heterogeneity: Q(df = {self.q_df}) = {console(self.q)}, "
+                          f"p = {console_p(self.q_p)}"]
         stat = "t" if self.df is not None else "z"
         lines += ["", "Model results:",
-                  f"  estimate {_fmt(self.estimate)}  se {_fmt(self.se)}  "
-                  f"{stat}{'' if self.df is None else f'({self.df})'} {_fmt(self.statistic)}  "
-                  f"p {_fmt_p(self.p)}  {self.level:g}% CI [{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"]
+                  f"  estimate {console(self.estimate)}  se {console(self.se)}  "
+                  f"{stat}{'' if self.df is None else f'({self.df})'} {console(self.statistic)}  "
+                  f"p {console_p(self.p)}  {self.level:g}% CI [{console(self.ci_low)}, {console(self.ci_high)}]"]
         if self.pi_low is not None:
-            lines.append(f"  {self.level:g}% prediction interval [{_fmt(self.pi_low)}, "
-                         f"{_fmt(self.pi_high)}]")
+            lines.append(f"  {self.level:g}% prediction interval [{console(self.pi_low)}, "
+                         f"{console(self.pi_high)}]")
         if self.is_ratio:
-            lines.append(f"  exp: estimate {_fmt(_exp(self.estimate))}  CI "
-                         f"[{_fmt(_exp(self.ci_low))}, {_fmt(_exp(self.ci_high))}]"
+            lines.append(f"  exp: estimate {console(_exp(self.estimate))}  CI "
+                         f"[{console(_exp(self.ci_low))}, {console(_exp(self.ci_high))}]"
                          + ("" if self.pi_low is None else
-                            f"  PI [{_fmt(_exp(self.pi_low))}, {_fmt(_exp(self.pi_high))}]"))
+                            f"  PI [{console(_exp(self.pi_low))}, {console(_exp(self.pi_high))}]"))
         conventions = [f"CI {self.ci_method} ({CI_NAMES[self.ci_method]})"]
         if self.tau2_model_free:
             conventions.append("PI = CI (fixed effect)")
@@ -228,14 +230,14 @@ class MetaResult:
 
     def _repr_html_(self) -> str:
         rows = [("k", self.k), ("measure", self.measure), ("method", self.method),
-                ("estimate", _fmt(self.estimate)), ("se", _fmt(self.se)),
-                (f"{self.level:g}% CI", f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"),
-                ("p", _fmt_p(self.p)),
-                ("tau²", f"{_fmt(self.tau2)} [{_fmt(self.tau2_ci_low)}, {_fmt(self.tau2_ci_high)}]"),
-                ("I² (Q)", f"{_fmt(self.i2_q, 1)}% [{_fmt(self.i2_q_ci_low, 1)}, "
-                           f"{_fmt(self.i2_q_ci_high, 1)}]"),
-                ("Q", f"{_fmt(self.q)} (df {self.q_df}, p {_fmt_p(self.q_p)})"),
-                ("PI", f"[{_fmt(self.pi_low)}, {_fmt(self.pi_high)}]"),
+                ("estimate", console(self.estimate)), ("se", console(self.se)),
+                (f"{self.level:g}% CI", f"[{console(self.ci_low)}, {console(self.ci_high)}]"),
+                ("p", console_p(self.p)),
+                ("tau²", f"{console(self.tau2)} [{console(self.tau2_ci_low)}, {console(self.tau2_ci_high)}]"),
+                ("I² (Q)", f"{console(self.i2_q, 1)}% [{console(self.i2_q_ci_low, 1)}, "
+                           f"{console(self.i2_q_ci_high, 1)}]"),
+                ("Q", f"{console(self.q)} (df {self.q_df}, p {console_p(self.q_p)})"),
+                ("PI", f"[{console(self.pi_low)}, {console(self.pi_high)}]"),
                 ("CI method", self.ci_method)]
         body = "".join(f"<tr><th>{html.escape(str(a))}</th><td>{html.escape(str(b))}</td></tr>"
                        for a, b in rows)
@@ -250,28 +252,8 @@ JSON_KEYS = ("k", "measure", "method", "ci_method", "estimate", "se", "statistic
              "pi_high", "studies")
 
 
-def _plain(x):
-    """Plain Python number (or str/None) for JSON; NaN and inf become None."""
-    if x is None or isinstance(x, str):
-        return x
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _exp(x):
     return None if x is None else math.exp(x)
-
-
-def _fmt(x, digits: int = 4) -> str:
-    return "NA" if x is None else f"{x:.{digits}f}"
-
-
-def _fmt_p(p) -> str:
-    return "NA" if p is None else ("<.0001" if p < 1e-4 else f"{p:.4f}")
 
 
 def _upper(level: float) -> float:
@@ -937,7 +919,7 @@ def _fixed_from_tables(method, measure, est, se, q, k_q, yi, vi, w, labels, leve
 
 
 def fit(es, preset="metafor", **overrides) -> MetaResult:
-    """Pool an ``EffectSizes`` (from ``analysis.effects.escalc``) with a preset.
+    """Pool an ``EffectSizes`` (from ``analysis.stats.effects.escalc``) with a preset.
 
     ``overrides`` are any of ``rma``'s keyword options (method, ci, pi, level, tau2, control).
     Studies that escalc excluded are listed in the result's notes. The preset's ``vtype``

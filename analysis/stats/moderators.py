@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from analysis import meta
-from analysis.meta import _fmt, _fmt_p, _plain
+from analysis.stats import meta
+from analysis.stats.formatting import console, console_p, plain
 
 #: tau2 estimators available for a general design matrix (as in ``meta.rma``).
 METHODS = ("FE", "DL", "REML", "ML", "PM", "SJ", "HE", "EB")
@@ -33,7 +33,7 @@ _MAXITER = 1000
 
 def frame_records(frame: pd.DataFrame) -> list[dict]:
     """Rows of a result frame as JSON-ready dicts (NaN -> None)."""
-    return [{col: _plain(v) for col, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [{col: plain(v) for col, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,38 +326,38 @@ class MetaRegResult:
     def to_dict(self) -> dict:
         return {
             "k": self.k, "method": self.method, "ci_method": self.ci_method,
-            "level": _plain(self.level), "tau2": _plain(self.tau2),
-            "i2": _plain(self.i2), "h2": _plain(self.h2), "r2": _plain(self.r2),
-            "qm": _plain(self.qm), "qm_df": self.qm_df, "qm_df2": self.qm_df2,
-            "qm_p": _plain(self.qm_p), "qe": _plain(self.qe), "qe_df": self.qe_df,
-            "qe_p": _plain(self.qe_p), "coefficients": frame_records(self.coef),
+            "level": plain(self.level), "tau2": plain(self.tau2),
+            "i2": plain(self.i2), "h2": plain(self.h2), "r2": plain(self.r2),
+            "qm": plain(self.qm), "qm_df": self.qm_df, "qm_df2": self.qm_df2,
+            "qm_p": plain(self.qm_p), "qe": plain(self.qe), "qe_df": self.qe_df,
+            "qe_p": plain(self.qe_p), "coefficients": frame_records(self.coef),
         }
 
     def _test_text(self) -> str:
         if self.qm_df2 is None:
-            return f"QM({self.qm_df}) = {_fmt(self.qm)}, p = {_fmt_p(self.qm_p)}"
-        return f"F({self.qm_df}, {self.qm_df2}) = {_fmt(self.qm)}, p = {_fmt_p(self.qm_p)}"
+            return f"QM({self.qm_df}) = {console(self.qm)}, p = {console_p(self.qm_p)}"
+        return f"F({self.qm_df}, {self.qm_df2}) = {console(self.qm)}, p = {console_p(self.qm_p)}"
 
     def summary(self) -> str:
         stat = "z" if self.qm_df2 is None else "t"
         lines = [f"Mixed-effects meta-regression (k = {self.k}; tau2 estimator: {self.method}; "
                  f"tests: {self.ci_method})",
-                 f"residual tau2 = {_fmt(self.tau2)}, I2 = {_fmt(self.i2, 1)}%, "
-                 f"R2 = {_fmt(self.r2, 1)}%",
-                 f"residual heterogeneity QE({self.qe_df}) = {_fmt(self.qe)}, p = {_fmt_p(self.qe_p)}",
+                 f"residual tau2 = {console(self.tau2)}, I2 = {console(self.i2, 1)}%, "
+                 f"R2 = {console(self.r2, 1)}%",
+                 f"residual heterogeneity QE({self.qe_df}) = {console(self.qe)}, p = {console_p(self.qe_p)}",
                  f"moderators: {self._test_text()}", "",
                  f"{'term':<24}{'estimate':>10}{'se':>10}{stat:>10}{'p':>10}{'ci_low':>10}{'ci_high':>10}"]
         for row in self.coef.itertuples(index=False):
-            lines.append(f"{row.term:<24}{_fmt(row.estimate):>10}{_fmt(row.se):>10}"
-                         f"{_fmt(row.statistic):>10}{_fmt_p(row.p):>10}{_fmt(row.ci_low):>10}"
-                         f"{_fmt(row.ci_high):>10}")
+            lines.append(f"{row.term:<24}{console(row.estimate):>10}{console(row.se):>10}"
+                         f"{console(row.statistic):>10}{console_p(row.p):>10}{console(row.ci_low):>10}"
+                         f"{console(row.ci_high):>10}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         head = (f"<p>Mixed-effects meta-regression, k = {self.k}, {html.escape(self.method)}; "
-                f"residual tau&sup2; = {_fmt(self.tau2)}, R&sup2; = {_fmt(self.r2, 1)}%; "
-                f"{html.escape(self._test_text())}; QE({self.qe_df}) = {_fmt(self.qe)}, "
-                f"p = {_fmt_p(self.qe_p)}</p>")
+                f"residual tau&sup2; = {console(self.tau2)}, R&sup2; = {console(self.r2, 1)}%; "
+                f"{html.escape(self._test_text())}; QE({self.qe_df}) = {console(self.qe)}, "
+                f"p = {console_p(self.qe_p)}</p>")
         return head + self.coef.to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
 
@@ -442,9 +442,9 @@ class SubgroupResult:
     def to_dict(self) -> dict:
         return {
             "tau2_model": self.tau2_model, "test": self.test,
-            "q_between": _plain(self.q_between), "df_between": self.df_between,
-            "df_between2": self.df_between2, "p_between": _plain(self.p_between),
-            "tau2_common": _plain(self.tau2_common),
+            "q_between": plain(self.q_between), "df_between": self.df_between,
+            "df_between2": self.df_between2, "p_between": plain(self.p_between),
+            "tau2_common": plain(self.tau2_common),
             "groups": {str(name): res.to_dict() for name, res in self.groups.items()},
             "overall": self.overall.to_dict(), "notes": list(self.notes),
         }
@@ -453,9 +453,9 @@ class SubgroupResult:
         if self.q_between is None:
             return "no test for subgroup differences"
         if self.test == "F":
-            return (f"F({self.df_between}, {self.df_between2}) = {_fmt(self.q_between)}, "
-                    f"p = {_fmt_p(self.p_between)}")
-        return f"Q = {_fmt(self.q_between)}, df = {self.df_between}, p = {_fmt_p(self.p_between)}"
+            return (f"F({self.df_between}, {self.df_between2}) = {console(self.q_between)}, "
+                    f"p = {console_p(self.p_between)}")
+        return f"Q = {console(self.q_between)}, df = {self.df_between}, p = {console_p(self.p_between)}"
 
     def frame(self) -> pd.DataFrame:
         """One row per subgroup: subgroup, k, estimate, se, ci_low, ci_high, tau2, i2_q."""
@@ -468,8 +468,8 @@ class SubgroupResult:
                  f"k = {self.overall.k}",
                  f"{'subgroup':<28}{'k':>4}{'estimate':>10}{'ci_low':>10}{'ci_high':>10}{'tau2':>10}"]
         for name, r in self.groups.items():
-            lines.append(f"{str(name):<28}{r.k:>4}{_fmt(r.estimate):>10}{_fmt(r.ci_low):>10}"
-                         f"{_fmt(r.ci_high):>10}{_fmt(r.tau2):>10}")
+            lines.append(f"{str(name):<28}{r.k:>4}{console(r.estimate):>10}{console(r.ci_low):>10}"
+                         f"{console(r.ci_high):>10}{console(r.tau2):>10}")
         lines.append(f"Test for subgroup differences: {self._test_text()}")
         lines.extend(self.notes)
         return "\n".join(lines)
@@ -537,7 +537,7 @@ def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
             notes.append("fixed-effect model (no between-study variance): common and separate "
                          "tau2 coincide")
         fits = {name: res.refit(np.flatnonzero(index == g)) for g, name in enumerate(levels)}
-        usable = {n: r for n, r in fits.items() if _plain(r.se) not in (None, 0.0)}
+        usable = {n: r for n, r in fits.items() if plain(r.se) not in (None, 0.0)}
         if len(usable) < len(fits):
             notes.append("left out of the test (no standard error): "
                          + ", ".join(str(n) for n in fits if n not in usable))

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analysis.effects import EffectSizes
-from analysis.meta import _upper
+from analysis.stats.effects import EffectSizes
+from analysis.stats.meta import _upper
 
 
 def _nan(x) -> float:

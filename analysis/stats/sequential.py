@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
+from analysis.stats.conventions import MID
+
 _SQRT2 = np.sqrt(2.0)
 
 
@@ -103,7 +105,7 @@ def _simpson_weights(nodes: np.ndarray) -> np.ndarray:
     return w * h / 3.0
 
 
-def required_information_size(mid: float = 0.2, alpha: float = 0.05, power: float = 0.8,
+def required_information_size(mid: float = MID, alpha: float = 0.05, power: float = 0.8,
                               d2: float = 0.0) -> float:
     """Participants needed to detect a standardised mean difference ``mid`` (two arms, 1:1).
 
@@ -163,7 +165,7 @@ class SequentialResult:
         }
 
 
-def monitor(res, years, participants, *, mid: float = 0.2, alpha: float = 0.05, power: float = 0.8) -> SequentialResult:
+def monitor(res, years, participants, *, mid: float = MID, alpha: float = 0.05, power: float = 0.8) -> SequentialResult:
     """Cumulative z by publication year against Lan-DeMets O'Brien-Fleming boundaries.
 
     ``res`` is the domain's main fit (its settings are reused for every cumulative refit);

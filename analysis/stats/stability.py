@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.stats import meta
+
 MAX_PARTICIPANTS = 1_000_000
 
 
@@ -32,8 +34,6 @@ def _var_smd(g: float, n_total: int) -> float:
 
 
 def _with_trial(res, g: float, n_total: int):
-    from analysis import meta
-
     yi = np.append(res.yi, g)
     vi = np.append(res.vi, _var_smd(g, n_total))
     s = res.settings

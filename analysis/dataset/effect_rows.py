@@ -1,0 +1,79 @@
+"""Effect sizes of the review's outcome rows: one oriented ``yi`` and ``vi`` per row.
+
+Positive ``yi`` favours peer support. The statistics are :func:`analysis.stats.escalc`; this
+module only chooses, per row, which input the row carries and how it is oriented.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats.effects import escalc
+
+if TYPE_CHECKING:
+    from analysis.dataset.load import Dataset
+
+REQUIRED_BY_TYPE = {
+    "msd": ("n1", "mean1", "sd1", "n2", "mean2", "sd2"),
+    "events": ("events1", "total1", "events2", "total2"),
+    "effect-se": ("yi", "sei"),
+}
+#: Converting a log odds ratio to a standardised mean difference: g = ln(OR) sqrt(3)/pi,
+#: var = var(ln OR) 3/pi^2 (Chinn 2000, Stat Med 19:3127; Cochrane Handbook 10.6).
+LOG_OR_TO_SMD = math.sqrt(3) / math.pi
+
+
+def events_as_smd(rows: pd.DataFrame, higher_is_better: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log odds ratio (0.5 added to zero cells) converted to the SMD scale: g = ln(OR) sqrt(3)/pi,
+    var = var(ln OR) 3/pi^2 (Chinn 2000). A bad event (``higher_is_better`` False) flips the sign
+    so that positive favours peer support."""
+
+    es = escalc("OR", **{c: rows[c].to_numpy(float) for c in REQUIRED_BY_TYPE["events"]}, drop00=False)
+    sign = np.where(higher_is_better, 1.0, -1.0)
+    return sign * es.yi * LOG_OR_TO_SMD, es.vi * LOG_OR_TO_SMD ** 2
+
+
+def effect_sizes(rows: pd.DataFrame, ds: Dataset, vtype: str = "LS", as_published: bool = False) -> pd.DataFrame:
+    """Add ``yi``, ``vi`` and ``es_method`` (how the effect was obtained) to outcome rows.
+
+    Positive ``yi`` favours peer support. ``msd`` rows: Hedges' g (``analysis.stats.effects.escalc``,
+    measure SMD, variance ``vtype``), sign flipped for instruments where lower is better.
+    ``events`` rows: log odds ratio converted to the SMD scale by sqrt(3)/pi (Chinn 2000).
+    ``effect-se`` rows: ``yi`` as recorded (already oriented), ``vi = sei^2``.
+    ``as_published=True``: ``recorded_g`` and ``recorded_g_se^2`` for every row, i.e. what the
+    source pooled; a row without them gets NaN.
+    """
+
+    out = rows.copy()
+    hib = out["instrument"].map(ds.instruments.set_index("instrument")["higher_is_better"]).astype(bool).to_numpy()
+    yi = np.full(len(out), np.nan)
+    vi = np.full(len(out), np.nan)
+    method = np.array([""] * len(out), dtype=object)
+    if as_published:
+        yi = out["recorded_g"].to_numpy(float)
+        vi = out["recorded_g_se"].to_numpy(float) ** 2
+        method[:] = "recorded_g (as published)"
+    else:
+        for kind in REQUIRED_BY_TYPE:
+            mask = (out["data_type"] == kind).to_numpy()
+            if not mask.any():
+                continue
+            part = out[mask]
+            if kind == "msd":
+                es = escalc("SMD", **{c: part[c].to_numpy(float) for c in REQUIRED_BY_TYPE["msd"]},
+                            vtype=vtype, higher_is_better=hib[mask])
+                yi[mask], vi[mask] = es.yi, es.vi
+                method[mask] = f"Hedges' g from means and SDs (vtype {vtype})"
+            elif kind == "events":
+                yi[mask], vi[mask] = events_as_smd(part, hib[mask])
+                method[mask] = "log odds ratio x sqrt(3)/pi (Chinn 2000)"
+            else:
+                yi[mask], vi[mask] = part["yi"].to_numpy(float), part["sei"].to_numpy(float) ** 2
+                method[mask] = "reported effect and standard error"
+    out["yi"], out["vi"], out["es_method"] = yi, vi, method
+    return out
+
+
