@@ -1,0 +1,20 @@
+"""What's new: the changes since the last release and the release history."""
+from __future__ import annotations
+
+from analysis.book import changelog
+from analysis.chapter.render import md_escape
+
+
+def whats_new_md(changes: dict, history: str | None) -> str:
+    since = changes.get("since")
+    parts = ["# What's new\n"]
+    if since:
+        parts.append(f"## Changes since release {md_escape(since)}\n")
+        parts.append(changelog.changes_md(changes))
+    else:
+        parts.append("No release snapshot yet: every trial is new.\n")
+    if history:
+        parts.append("## Release history\n")
+        body = history.split("\n", 1)[1] if history.startswith("# ") else history
+        parts.append(body.replace("\n## ", "\n### ").replace("## ", "### ", 1) if body.startswith("## ") else body)
+    return "\n".join(parts)
