@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test check install clean
+.PHONY: book test test-fast lint check install clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ install: $(VENV)/.installed
 book: $(VENV)/.installed
 	$(PY) -m analysis build
 
+# every test, the slow ones (book builds, notebooks, browser) included
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# the quick loop while editing: everything but the tests marked slow
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 check: $(VENV)/.installed
 	$(PY) -m analysis check data
