@@ -1,18 +1,17 @@
-"""The living book: a real build on a temporary copy of the repository.
+"""The living book: the session's real build of a copy of the repository (conftest.built_book).
 
-One module-scoped clean build (``jupyter-book build -W``) is shared by the tests; the rebuild
-tests run after it in order: no change -> nothing re-executed; one trial's outcome row changed ->
-exactly the domains containing that row re-executed, and "What's new" names the trial and the shift.
+The rebuild tests work on a copy of that built tree, as a maintainer's next build would: no change
+-> nothing re-executed; one trial's outcome row changed -> exactly the domains containing that row
+re-executed, and "What's new" names the trial and the shift.
 """
 from __future__ import annotations
 
 import html
-import json
+import os
 import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,28 +20,22 @@ from analysis import dataset
 from analysis.book import pages
 from analysis.stats import formatting
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, copy_built
+from conftest import build as _build
+from conftest import results as _results
+
 pytestmark = pytest.mark.slow
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-                                "domains", "generated", "*.egg-info", "benchmarks")
 
 
-def _build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), *args],
-                          capture_output=True, text=True, timeout=1800)
+@pytest.fixture
+def book(built_book):
+    return built_book
 
 
-def _results(root: Path, name: str) -> dict:
-    return json.loads((root / "_build" / "results" / f"{name}.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("book") / "review"
-    shutil.copytree(ROOT, root, ignore=IGNORE)
-    proc = _build(root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+@pytest.fixture
+def rebuilt(built_book, tmp_path):
+    """A copy of the built tree to change and rebuild."""
+    return copy_built(built_book, tmp_path / "review")
 
 
 def test_toc_lists_every_domain_of_domains_yml():
@@ -99,18 +92,18 @@ def test_reproduction_of_smit_2022(book):
             assert key in r
 
 
-def test_no_change_rebuild_executes_nothing(book):
-    proc = _build(book)
+def test_no_change_rebuild_executes_nothing(rebuilt):
+    proc = _build(rebuilt)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    build = _results(book, "build")
+    build = _results(rebuilt, "build")
     assert build["executed"] == []
 
 
-def test_one_changed_trial_reexecutes_exactly_its_domains(book):
-    outcomes_csv = book / "data" / "outcomes.csv"
+def test_one_changed_trial_reexecutes_exactly_its_domains(rebuilt):
+    outcomes_csv = rebuilt / "data" / "outcomes.csv"
     lines = outcomes_csv.read_text(encoding="utf-8").splitlines(keepends=True)
     header = lines[0].rstrip("\n").split(",")
-    ds = dataset.load(book / "data")
+    ds = dataset.load(rebuilt / "data")
     # a msd row of one trial, not touched by the curation log
     curated_ids = set(ds.curation["outcome_id"].dropna())
     target = next(r for _, r in ds.raw_outcomes.iterrows()
@@ -123,19 +116,19 @@ def test_one_changed_trial_reexecutes_exactly_its_domains(book):
     outcomes_csv.write_text("".join(lines), encoding="utf-8")
 
     expected = sorted(d["id"] for d in ds.domains
-                      if target["outcome_id"] in _results(book, d["id"])["outcome_ids"])
-    before = {d: _results(book, d)["primary"]["estimate"] for d in expected}
-    proc = _build(book)
+                      if target["outcome_id"] in _results(rebuilt, d["id"])["outcome_ids"])
+    before = {d: _results(rebuilt, d)["primary"]["estimate"] for d in expected}
+    proc = _build(rebuilt)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    build = _results(book, "build")
+    build = _results(rebuilt, "build")
     assert sorted(build["executed"]) == expected
     assert build["learn_executed"] == []   # Learn chapters are pinned to the dataset version
-    changes = _results(book, "changes")
+    changes = _results(rebuilt, "changes")
     assert "johnson2018" in changes["changed"]
-    whats_new = (book / "_build" / "html" / "chapters" / "generated" / "whats-new.html").read_text(encoding="utf-8")
+    whats_new = (rebuilt / "_build" / "html" / "chapters" / "generated" / "whats-new.html").read_text(encoding="utf-8")
     assert "johnson2018" in whats_new
     for domain_id in expected:
-        after = _results(book, domain_id)["primary"]["estimate"]
+        after = _results(rebuilt, domain_id)["primary"]["estimate"]
         assert after != before[domain_id]
         assert formatting.text(before[domain_id]).replace("\u2212", "-") in html.unescape(whats_new).replace("\u2212", "-")
 
@@ -151,7 +144,7 @@ def test_template_passes_nbval_on_a_small_fixture(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                            str(ROOT / "chapters" / "_templates" / "domain.ipynb")],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600,
-                          env={**__import__("os").environ, "REVIEW_DATA_DIR": str(fixture)})
+                          env={**os.environ, "REVIEW_DATA_DIR": str(fixture)})
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 

@@ -1,19 +1,17 @@
 """The built book in a real browser (headless Chromium driven by selenium).
 
-The book of a clean build of a temporary copy of the repository is served on 127.0.0.1; the home
+The session's build of the book (conftest.built_book) is served on 127.0.0.1; the home
 page and every domain page must load with every image decoded (``naturalWidth > 0``), the home
 page's summary table must list every domain, each domain page must show its tables, the browser
 console must stay free of errors, and the search page must find a trial by name. Screenshots of
 the home page and one domain page go to ``_build/screenshots/``. Skipped only when no Chromium or
-chromedriver is installed.
+chromedriver is installed (a failure instead under REVIEW_NO_SKIP=1, as in CI).
 """
 from __future__ import annotations
 
 import functools
 import http.server
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,11 +20,10 @@ import pytest
 
 from analysis import dataset
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, missing
+
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 pytestmark = pytest.mark.slow
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-                                "domains", "generated", "*.egg-info", "benchmarks")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1280,1600"]
@@ -36,18 +33,12 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
 if not (BROWSER and DRIVER):
-    pytest.skip("no Chromium and chromedriver installed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+    missing("Chromium and chromedriver (apt-get install chromium chromium-driver)", module=True)
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser") / "review"
-    shutil.copytree(ROOT, root, ignore=IGNORE)
-    proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root)],
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+def book(built_book):
+    return built_book
 
 
 @pytest.fixture(scope="module")

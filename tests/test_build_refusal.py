@@ -1,28 +1,29 @@
 """A failed build leaves the published book untouched.
 
-A temporary copy of the repository is built once (the real build, real data). Then, for a sample
+A copy of the session's built book (conftest.built_book: the real build, real data) is the
+published book. Then, for a sample
 of the malformed-input catalogue (tests/bad_inputs/, at least one case per file of the dataset),
 the copy's ``data/`` is replaced by the valid fixture dataset with the case applied, and
-``python -m analysis build`` must exit non-zero, print the lines the case's ``.expect`` file names
-(file, line, column, value and rule) and leave every file of ``_build/html`` and
-``_build/results`` byte-identical (sha256 of each file, and no file added or removed).
-A chapter that fails while executing is refused the same way.
+``python -m analysis build`` (its ``main``, called in this process: validation refuses before any
+chapter runs) must exit non-zero, print the lines the case's ``.expect`` file names (file, line,
+column, value and rule) and leave every file of ``_build/html`` and ``_build/results``
+byte-identical (sha256 of each file, and no file added or removed). A chapter that fails while
+executing is refused the same way (a real build in a subprocess).
 """
 from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from analysis.commands import build as build_command
+
+from conftest import build, copy_built
+
 BAD = Path(__file__).parent / "bad_inputs"
 pytestmark = pytest.mark.slow
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-                                "domains", "generated", "*.egg-info", "benchmarks")
 
 #: One or more cases per file of the dataset, and the encodings, delimiters and special values.
 CASES = [
@@ -40,11 +41,6 @@ CASES = [
 ]
 
 
-def _build(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root)],
-                          capture_output=True, text=True, timeout=1800)
-
-
 def tree_hashes(*dirs: Path) -> dict[str, str]:
     """sha256 of every file under ``dirs``, by path."""
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -58,11 +54,8 @@ def _case(name: str) -> tuple[Path, int, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    root = tmp_path_factory.mktemp("refusal") / "review"
-    shutil.copytree(ROOT, root, ignore=IGNORE)
-    proc = _build(root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def published(built_book, tmp_path_factory):
+    root = copy_built(built_book, tmp_path_factory.mktemp("refusal") / "review")
     output = [root / "_build" / "html", root / "_build" / "results"]
     before = tree_hashes(*output)
     assert any(k.endswith("index.html") for k in before) and any(k.endswith("build.json") for k in before)
@@ -75,7 +68,7 @@ def test_sample_covers_every_file_of_the_dataset():
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_bad_data_is_refused_and_nothing_is_published(name, published):
+def test_bad_data_is_refused_and_nothing_is_published(name, published, capsys):
     root, output, before = published
     case, exit_code, expected = _case(name)
     assert exit_code == 1
@@ -87,16 +80,17 @@ def test_bad_data_is_refused_and_nothing_is_published(name, published):
     shutil.copytree(BAD / "valid", data_dir)
     shutil.copyfile(case, data_dir / case.name[len(name) + 1:])
     try:
-        proc = _build(root)
+        code = build_command.main(["--root", str(root)])
     finally:
         shutil.rmtree(data_dir)
         shutil.copytree(saved, data_dir)
-    lines = proc.stderr.replace(f"{data_dir}/", "").splitlines()
-    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    out, err = capsys.readouterr()
+    lines = err.replace(f"{data_dir}/", "").splitlines()
+    assert code == 1, out[-2000:] + err[-2000:]
+    assert "Traceback" not in err
     for want in expected:
-        assert any(line.startswith(want) for line in lines), f"missing {want!r} in\n" + proc.stderr[-3000:]
-    assert "left unchanged" in proc.stderr
+        assert any(line.startswith(want) for line in lines), f"missing {want!r} in\n" + err[-3000:]
+    assert "left unchanged" in err
     assert tree_hashes(*output) == before
 
 
@@ -111,7 +105,7 @@ def test_failing_chapter_is_refused_and_nothing_is_published(published):
     assert broken != original
     template.write_text(broken, encoding="utf-8")
     try:
-        proc = _build(root)
+        proc = build(root)
     finally:
         template.write_text(original, encoding="utf-8")
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]

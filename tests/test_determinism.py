@@ -1,16 +1,17 @@
-"""The same data give the same results, figures included, whatever the row order.
+"""The same data give the same results, figures included, whatever the path or the row order.
 
-Two clean builds of two temporary copies of the repository (different paths) must write
-identical ``_build/results/*.json`` (``build.json`` holds timings and is left out) and identical
-figures (every image output of the executed domain notebooks, which the book copies, and every
-generated figure). A third copy whose ``outcomes.csv`` rows are shuffled must give the same
-domain results. The builds run with ``--no-book``: the book only copies these files.
+Two clean builds of two copies of the repository at different paths (the session's book,
+conftest.built_book, and a second build with ``--no-book``: the book only copies these files) must
+write identical ``_build/results/*.json`` (``build.json`` holds timings and is left out) and
+identical figures (every image output of the executed domain notebooks, which the book copies,
+and every generated figure).
 
-Row order: the results list studies and curation notes in data order by design (the forest plot
-shows trials in the order of the data slice), and data-quality notes cite line numbers of
-outcomes.csv, which move with the rows. Lists are therefore compared as sorted multisets, and the
-line numbers in note text are masked, as is the checkout path (which the results should not
-contain at all: test_results_do_not_name_the_checkout_path); every number is compared exactly except that a sum over
+Row order: the analysis of data whose ``outcomes.csv`` rows are shuffled must give the same domain
+results (``analyse_domain(...).to_dict()``, what each chapter writes as its results file) and the
+same reproduction. The results list studies and curation notes in data order by design (the
+forest plot shows trials in the order of the data slice), and data-quality notes cite line numbers
+of outcomes.csv, which move with the rows. Lists are therefore compared as sorted multisets, and
+the line numbers in note text are masked; every number is compared exactly except that a sum over
 studies may change in the last bits with the order of summation (relative 1e-12).
 """
 from __future__ import annotations
@@ -21,33 +22,26 @@ import math
 import random
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-                                "domains", "generated", "*.egg-info", "benchmarks")
+from analysis import chapter, dataset
+
+from conftest import ROOT, build, copy_repository
+
 #: Relative difference allowed between results of shuffled rows: floating-point sums in another
 #: order (k <= 30 terms of order 1 and double precision: well below 1e-13).
 REORDER_RTOL = 1e-12
 
 
-def _built_copy(parent: Path, name: str, shuffle: bool = False) -> Path:
-    root = parent / name
-    shutil.copytree(ROOT, root, ignore=IGNORE)
-    if shuffle:
-        path = root / "data" / "outcomes.csv"
-        header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        random.Random(20240611).shuffle(rows)
-        path.write_text(header + "".join(rows), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), "--no-book"],
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+def _shuffled_data(target: Path) -> Path:
+    shutil.copytree(ROOT / "data", target)
+    path = target / "outcomes.csv"
+    header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    random.Random(20240611).shuffle(rows)
+    path.write_text(header + "".join(rows), encoding="utf-8")
+    return target
 
 
 def _results(root: Path, mask_root: bool = True) -> dict[str, str]:
@@ -79,27 +73,32 @@ def _figures(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    parent = tmp_path_factory.mktemp("determinism")
-    return _built_copy(parent, "a"), _built_copy(parent, "b"), _built_copy(parent, "shuffled", shuffle=True)
+def builds(built_book, tmp_path_factory):
+    other = copy_repository(tmp_path_factory.mktemp("determinism") / "elsewhere")
+    proc = build(other, "--no-book")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return built_book, other
 
 
+@pytest.mark.slow
 def test_two_clean_builds_write_identical_results(builds):
-    a, b, _ = builds
+    a, b = builds
     ra, rb = _results(a), _results(b)
     assert ra.keys() == rb.keys() and len(ra) > 1
     for name in ra:
         assert ra[name] == rb[name], name
 
 
+@pytest.mark.slow
 def test_results_do_not_name_the_checkout_path(builds):
-    a, _, _ = builds
+    a, _ = builds
     for name, text in _results(a, mask_root=False).items():
         assert str(a) not in text, f"{name} contains the build path {a}"
 
 
+@pytest.mark.slow
 def test_two_clean_builds_draw_identical_figures(builds):
-    a, b, _ = builds
+    a, b = builds
     fa, fb = _figures(a), _figures(b)
     assert fa and fa.keys() == fb.keys()
     different = sorted(k for k in fa if fa[k] != fb[k])
@@ -132,12 +131,21 @@ def _close(x, y, path="") -> list[str]:
     return [] if x == y else [f"{path}: {x!r} != {y!r}"]
 
 
-def test_row_order_of_outcomes_does_not_change_results(builds):
-    a, _, shuffled = builds
-    ra, rs = _results(a), _results(shuffled)
-    assert ra.keys() == rs.keys()
+def _analyses(data_dir: Path) -> dict:
+    """What the chapters and the build write as results, computed in this process."""
+    ds = dataset.load(data_dir)
+    out = {d["id"]: chapter.analyse_domain(ds, d["id"]).to_dict() for d in ds.domains}
+    out["reproduction"] = chapter.reproduce_published(ds, data_dir)
+    return out
+
+
+def test_row_order_of_outcomes_does_not_change_results(tmp_path):
+    shuffled = _shuffled_data(tmp_path / "data")
+    assert (shuffled / "outcomes.csv").read_bytes() != (ROOT / "data" / "outcomes.csv").read_bytes()
+    ra, rs = _analyses(ROOT / "data"), _analyses(shuffled)
+    assert ra.keys() == rs.keys() and len(ra) > 2
     for name in ra:
-        ja, js = (_canonical(json.loads(r[name])) for r in (ra, rs))
+        ja, js = (_canonical(json.loads(json.dumps(r[name]))) for r in (ra, rs))
         # sorting puts near-equal numbers in the same place in both lists only if they are equal to
         # the last bit; compare sorted lists element-wise with the reorder tolerance
         problems = _close(ja, js)

@@ -1,8 +1,9 @@
 """Text from the data is shown as text: never markup, never code.
 
-A temporary copy of the repository is built from data whose study label, instrument name, domain
-title and description and curation reason carry HTML/JavaScript, Markdown, MyST roles, LaTeX,
-quotes and newlines. The HTML must show the payload as inert text: no injected ``<script>``
+A copy of the session's built book (conftest.built_book) is rebuilt from data whose study label,
+instrument name, domain title and description and curation reason carry HTML/JavaScript,
+Markdown, MyST roles, LaTeX, quotes and newlines (an incremental rebuild, as after a
+maintainer's edit). The HTML must show the payload as inert text: no injected ``<script>``
 element, no ``onerror`` attribute, no ``javascript:`` link, and the literal text visible.
 Domain ids, the one piece of data that becomes part of a file name and a papermill parameter, are
 restricted to ``[a-z0-9-]+`` by the validator; labels reach the chapter notebooks only as data
@@ -14,8 +15,6 @@ import csv
 import io
 import json
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -26,10 +25,9 @@ import yaml
 from analysis import dataset, figures
 from analysis.stats import meta
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import build, copy_built
+
 VALID = Path(__file__).parent / "bad_inputs" / "valid"
-IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
-                                "domains", "generated", "*.egg-info", "benchmarks")
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
@@ -159,13 +157,11 @@ def _poison(data_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("injection") / "review"
-    shutil.copytree(ROOT, root, ignore=IGNORE)
+def book(built_book, tmp_path_factory):
+    root = copy_built(built_book, tmp_path_factory.mktemp("injection") / "review")
     where = _poison(root / "data")
     assert not [i for i in dataset.check(root / "data") if i.severity == "error"]
-    proc = subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root)],
-                          capture_output=True, text=True, timeout=1800)
+    proc = build(root)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root, where
 

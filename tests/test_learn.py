@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -34,19 +33,10 @@ fmt, fmt_p = formatting.text, formatting.text_p
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Each chapter executed with papermill: {name: (notebook, seconds)}."""
-    import papermill
-
-    out_dir = tmp_path_factory.mktemp("learn")
-    runs = {}
-    for name in CHAPTERS:
-        start = time.perf_counter()
-        papermill.execute_notebook(str(LEARN / f"{name}.ipynb"), str(out_dir / f"{name}.ipynb"),
-                                   parameters={"data_dir": str(ROOT / "data")}, kernel_name="python3",
-                                   cwd=str(LEARN), progress_bar=False)
-        runs[name] = (nbformat.read(out_dir / f"{name}.ipynb", as_version=4), time.perf_counter() - start)
-    return runs
+def executed(built_book):
+    """Each chapter as the session's book build executed it (papermill): {name: notebook}."""
+    return {name: nbformat.read(built_book / "chapters" / "generated" / "learn" / f"{name}.ipynb", as_version=4)
+            for name in CHAPTERS}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +55,7 @@ def glued(nb) -> dict[str, str]:
 
 
 def glue(executed, name: str) -> dict[str, str]:
-    return glued(executed[name][0])
+    return glued(executed[name])
 
 
 def primary(ds, domain_id: str):
@@ -107,7 +97,7 @@ def test_chapter_layout(name):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_runs_and_every_quoted_number_is_glued(executed, name):
-    nb, _ = executed[name]
+    nb = executed[name]
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             assert output.get("output_type") != "error", (name, cell.source[:80])
@@ -319,10 +309,3 @@ def test_certainty_and_living_chapter(executed, ds):
     assert g["ex2_domains"] == (", ".join(grade.DOMAIN_TITLES[j.domain].lower() for j in ex2.judgements
                                           if j.downgrade) or "none")
     assert g["ex3_certainty"] == _grade(cr, "clinical-recovery", mid=0.1).certainty.lower()
-
-
-def test_report_execution_times(executed):
-    """Not a timing assertion: prints how long each chapter took (papermill, incl. kernel start)."""
-    for name, (_, seconds) in executed.items():
-        print(f"{name}: {seconds:.1f} s")
-    assert set(executed) == set(CHAPTERS)
