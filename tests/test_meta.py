@@ -509,16 +509,3 @@ def test_bad_input_messages(kwargs, message):
 def test_mh_bad_counts():
     with pytest.raises(ValueError, match=r"events1\[1\] = 12 exceeds total1\[1\] = 10"):
         rma_mh([1, 12], [10, 10], [2, 3], [10, 10])
-
-
-def test_speed_reml_hk_qprofile_k50():
-    # requirement: < 0.5 ms median per REML + Knapp-Hartung fit with Q-profile CI at k = 50
-    import timeit
-
-    rng = np.random.default_rng(7)
-    vi = rng.uniform(0.01, 0.2, 50)
-    yi = rng.normal(0.3, np.sqrt(vi + 0.05))
-    times = timeit.repeat(lambda: rma(yi, vi, method="REML", ci="hk", pi="t-1"),
-                          number=50, repeat=7)
-    # generous margin for a shared machine; the measured median is well below 0.5 ms
-    assert np.median(times) / 50 < 2e-3
