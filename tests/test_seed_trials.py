@@ -2,7 +2,7 @@
 
 Counts per review are those the reviews enumerate: White et al. 2020 Table 1 (19 trials),
 Lyons et al. 2021 reference list (8 trials in 11 articles), Egmose et al. 2023 (48 trials
-enumerable from the text, although it says "49 RCTs"; see extractions/seed_001/notes.md (d)1),
+enumerable from its text and reference list, although it says "49 RCTs"),
 and the 28 trials of the Metapsy database behind Smit et al. 2022.
 """
 import csv
