@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.book.pages.common import html_table
+from analysis.dataset import citation_keys
 from analysis.chapter.labels import label_of
 from analysis.chapter.render import md_escape
 
@@ -22,7 +23,7 @@ def included_studies_md(ds, flow: dict | None) -> str:
         "comparator": with_data["comparator"].map(lambda v: label_of(v, "comparator")),
         "n": with_data["n_total"],
     }).sort_values(["year", "trial"])
-    cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(with_data["citation_key"]))
+    cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, with_data["study_id"]))
     parts = [
         "# Included studies\n",
         f"{len(with_data)} randomised trials contribute outcome data; {len(awaiting)} further trials included by "
@@ -52,7 +53,7 @@ def included_studies_md(ds, flow: dict | None) -> str:
             "format": awaiting["format"].map(lambda v: label_of(v, "format")),
         }).sort_values(["year", "trial"])
         parts.append("```{raw} html\n" + html_table(aw) + "\n```\n")
-        cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(awaiting["citation_key"]))
+        cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, awaiting["study_id"]))
         parts.append(f"Trials awaiting data: {cites}.\n")
     return "\n".join(parts)
 
