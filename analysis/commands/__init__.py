@@ -12,6 +12,7 @@ import sys
 COMMANDS = {
     "pool": ("analysis.commands.pool", "pool a CSV of studies (meta-analysis of one outcome)"),
     "check": ("analysis.commands.check", "validate the dataset in data/ (errors exit non-zero)"),
+    "add": ("analysis.commands.add", "merge one trial (a YAML file) into data/, validated first"),
     "import-metapsy": ("analysis.commands.import_metapsy", "convert a Metapsy-standard database into data/"),
     "build": ("analysis.commands.build", "validate, re-run stale chapters and build the book"),
     "release": ("analysis.commands.release", "record the current results as a release (snapshot + changelog)"),
