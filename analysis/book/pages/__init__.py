@@ -12,11 +12,11 @@ from pathlib import Path
 import yaml
 
 from analysis import figures
-from analysis.book import changelog
-from analysis.book.pages.common import FIGURES, GENERATED, save_figure
+from analysis.book import changelog, feed
+from analysis.book.pages.common import EXTRA, FIGURES, GENERATED, save_figure
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.evidence import evidence_map_md
-from analysis.book.pages.home import home_md
+from analysis.book.pages.home import ds_updated, home_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
 from analysis.book.pages.studies import included_studies_md, prisma_counts
@@ -80,6 +80,9 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     history = history_path.read_text(encoding="utf-8") if history_path.exists() else None
     write_if_changed(gen / "whats-new.md", whats_new_md(changes, history))
     (results_dir / "changes.json").write_text(json.dumps(changes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # published at the book's root by Sphinx (html_extra_path in _config.yml)
+    write_if_changed(root / EXTRA / "feed.xml", feed.atom_feed(package.get("title", "Peer support for mental health"),
+                                                              history, changes, ds_updated(ds)))
 
     rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
     rob_frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")
