@@ -13,6 +13,8 @@ COMMANDS = {
     "pool": ("analysis.commands.pool", "pool a CSV of studies (meta-analysis of one outcome)"),
     "check": ("analysis.commands.check", "validate the dataset in data/ (errors exit non-zero)"),
     "import-metapsy": ("analysis.commands.import_metapsy", "convert a Metapsy-standard database into data/"),
+    "import-characteristics": ("analysis.commands.import_characteristics",
+                               "import the source reviews' extractions (characteristics, findings) into data/"),
     "build": ("analysis.commands.build", "validate, re-run stale chapters and build the book"),
     "release": ("analysis.commands.release", "record the current results as a release (snapshot + changelog)"),
 }

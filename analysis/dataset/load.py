@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.dataset.characteristics import check_characteristics, with_characteristics
 from analysis.dataset.curation import apply_curation, check_curation
 from analysis.dataset.issues import DataError, Issue
 from analysis.dataset.judgements import check_grade, load_judgements
@@ -53,6 +54,14 @@ class Dataset:
     applied: list[dict]
     curated: bool = True
     judgements: dict = field(default_factory=dict)   # the review team's GRADE judgements (grade.yml)
+    #: study_characteristics.csv: every value of every source, with provenance (``studies`` holds
+    #: the resolved value per trial, :func:`analysis.dataset.characteristics.resolve`)
+    characteristics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: estimate_trials.csv: the trials each published estimate pooled, where known
+    estimate_trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the umbrella review's implementation (CFIR) and experiences findings
+    implementation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    experiences: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _read_all(data_dir, curated: bool):
@@ -95,6 +104,7 @@ def _read_all(data_dir, curated: bool):
     rules = check_outcome_rules(analysed, tables["outcomes"].file)
     bad_lines = {i.line for i in issues + rules if i.file == tables["outcomes"].file and i.severity == "error"}
     rules += check_studies(tables, analysed)
+    rules += check_characteristics(tables)
     rules += check_published(tables)
     rules += check_cross(tables, {d.get("id") for d in domains})
     rules += check_domains(located, analysed[~analysed["_excluded"]] if curated else analysed,
@@ -133,12 +143,15 @@ def load(data_dir="data", curated: bool = True) -> Dataset:
         return tables[name].frame() if name in tables else pd.DataFrame()
     raw = tables["outcomes"].frame()
     analysed = view[~view["_excluded"]].reset_index(drop=True) if curated else raw
-    return Dataset(studies=frame("studies"), outcomes=analysed, raw_outcomes=raw,
+    studies = with_characteristics(frame("studies"), frame("study_characteristics"))
+    return Dataset(studies=studies, outcomes=analysed, raw_outcomes=raw,
                    instruments=frame("instruments"), rob=frame("risk_of_bias"), curation=frame("curation"),
                    study_reviews=frame("study_reviews"), published=frame("published_estimates"),
                    reviews=frame("reviews"), domains=domains, version=package["version"], issues=issues,
                    applied=applied if curated else [], curated=curated,
-                   judgements=load_judgements(data_dir))
+                   judgements=load_judgements(data_dir), characteristics=frame("study_characteristics"),
+                   estimate_trials=frame("estimate_trials"), implementation=frame("implementation_findings"),
+                   experiences=frame("experience_findings"))
 
 
 def domain_rows(ds: Dataset, domain_id: str, curated: bool = True) -> pd.DataFrame:
