@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import dataset
 from analysis.chapter import render, sof
-from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
+from analysis.chapter.labels import SUBGROUP_VARIABLES, is_coded, label_of
 from analysis.chapter.params import domain_spec, published_estimates
 from analysis.dataset.files import atomic_write
 from analysis.stats import bias, grade, meta, moderators, sensitivity
@@ -201,6 +201,15 @@ def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _one_subgroup(groups: list, missing: int) -> str:
+    """Why a subgroup variable is not analysed (fewer than two subgroups have comparisons)."""
+    if not groups:
+        return "no comparison has a value"
+    lead = f"every comparison is '{groups[0]}'" if not missing else \
+        f"the {len(groups)} comparison(s) with a value are all '{groups[0]}'"
+    return lead + (f" ({missing} without a value)" if missing else "")
+
+
 def _subset(primary, mask) -> "meta.MetaResult | None":
     idx = np.flatnonzero(np.asarray(mask, dtype=bool))
     if idx.size == 0:
@@ -226,16 +235,23 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
                        ci=settings["ci"], pi=settings["pi"], labels=labels, measure="SMD")
     rep = DomainReport(domain=spec, settings=settings, rows=rows, primary=primary)
 
-    # subgroups
+    # subgroups: comparisons without a value (e.g. a trial the classifying review did not include)
+    # are left out, and a variable is analysed only where at least two subgroups have comparisons
     for column, title in SUBGROUP_VARIABLES:
-        values = rows[column] if column in rows.columns else pd.Series([None] * len(rows))
-        groups = [label_of(v, column) for v in values]
+        values = rows[column].tolist() if column in rows.columns else [None] * len(rows)
+        coded = np.array([is_coded(v) for v in values], dtype=bool)
+        groups = [label_of(v, column) for v, c in zip(values, coded) if c]
+        missing = int((~coded).sum())
         if primary.k < 2:
             rep.subgroups[column] = "not done: fewer than two comparisons"
         elif len(set(groups)) < 2:
-            rep.subgroups[column] = f"not done: every comparison is '{groups[0]}'"
+            rep.subgroups[column] = "not done: " + _one_subgroup(groups, missing)
         else:
-            rep.subgroups[column] = moderators.subgroup(primary, groups, tau2="separate")
+            fit = primary if missing == 0 else primary.refit(np.flatnonzero(coded))
+            res = moderators.subgroup(fit, groups, tau2="separate")
+            if missing:
+                res.notes.append(f"{missing} of {primary.k} comparisons without a value left out")
+            rep.subgroups[column] = res
 
     # sensitivity menu
     sens = [{"analysis": "All comparisons (main analysis)", "result": primary}]
