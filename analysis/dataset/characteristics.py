@@ -20,7 +20,8 @@ may be ambiguous or may contradict itself (``disagreement``). Those rows carry t
   review's table that does not say whether its numbers were randomised or analysed, then the
   participants at baseline, then the largest number analysed at post-test (Metapsy arm data).
   A total the source prints wins; otherwise the total is the sum of the printed arm sizes (the
-  import never writes a number the source does not print).
+  import never writes a number the source does not print). Sources of the same basis that give
+  different totals leave the size empty (``n_basis`` ``disagreement``).
 
 :func:`with_characteristics` writes the resolved values into the study table, so that
 ``studies.csv`` keeps hand-entered values only for trials that no imported source describes; a
@@ -59,8 +60,9 @@ CLASSIFICATIONS = ("setting", "peer_role", "peer_capacity", "org_support", "grou
 STATUSES = ("reported", "ambiguous", "disagreement", "not-reported", "not-classified")
 #: Basis of a trial size, in the order in which :func:`resolve` prefers them.
 N_BASES = ("randomised", "not-stated", "baseline", "analysed")
-N_BASIS_LABELS = {"randomised": "randomised", "not-stated": "as printed by a review (randomised or analysed "
-                  "not stated)", "baseline": "at baseline", "analysed": "analysed at post-test (largest row)"}
+N_BASIS_LABELS = {"randomised": "randomised", "not-stated": "randomised or analysed not stated",
+                  "baseline": "at baseline", "analysed": "analysed at post-test (largest row)",
+                  "disagreement": "sources disagree"}
 #: What every trial with outcome data must have, or a row saying why not (rule characteristic-missing).
 REQUIRED = ("n_total", "setting", "peer_role")
 #: Required in addition for trials of group peer support.
@@ -72,6 +74,7 @@ ADDED_COLUMNS = ("peer_capacity", "org_support", "group_type", "n_per_arm", "n_b
 
 _ARMS = re.compile(r"\d+(/\d+)+")
 _NUMBERS = re.compile(r"\d+")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
 def resolve(rows: pd.DataFrame) -> pd.DataFrame:
@@ -109,16 +112,20 @@ def _size(rows: pd.DataFrame) -> dict:
         of_basis = reported[reported["basis"] == basis].sort_values(["source", "source_row"])
         if of_basis.empty:
             continue
-        totals = of_basis[of_basis["characteristic"] == "n_total"]
-        arms = of_basis[of_basis["characteristic"] == "n_per_arm"]
-        if not totals.empty:
-            first = totals.iloc[0]
-            same = arms[arms["source_row"] == first["source_row"]]
-            return {"n_total": int(first["value"]), "n_per_arm": same["value"].iloc[0] if not same.empty else None,
-                    "n_basis": basis}
-        first = arms.iloc[0]
-        return {"n_total": sum(int(n) for n in first["value"].split("/")), "n_per_arm": first["value"],
-                "n_basis": basis}
+        # one candidate per source row: its stated total (with its arms), else the sum of its arms
+        candidates = []
+        for _, mine in of_basis.groupby(["source", "source_row"], sort=True):
+            totals = mine.loc[mine["characteristic"] == "n_total", "value"]
+            arms = mine.loc[mine["characteristic"] == "n_per_arm", "value"]
+            arm_text = arms.iloc[0] if not arms.empty else None
+            total = int(totals.iloc[0]) if not totals.empty else sum(int(n) for n in arm_text.split("/"))
+            candidates.append((total, arm_text))
+        if len({total for total, _ in candidates}) > 1:
+            # sources of the same basis disagree: no size is chosen (the rows show both)
+            return {"n_total": None, "n_per_arm": None, "n_basis": "disagreement"}
+        with_arms = [c for c in candidates if c[1] is not None]
+        total, arm_text = with_arms[0] if with_arms else candidates[0]
+        return {"n_total": total, "n_per_arm": arm_text, "n_basis": basis}
     return {"n_total": None, "n_per_arm": None, "n_basis": None}
 
 
@@ -154,6 +161,8 @@ def check_characteristics(tables: dict[str, Table]) -> list[Issue]:
     - ``characteristic-arms``: arm sizes whose sum is not the ``n_total`` of the same source row.
     - ``characteristic-conflict``: ``studies.csv`` holds a setting, peer role or trial size that
       differs from the value resolved from this table.
+    - ``awaiting-searched`` (warning): a trial awaiting outcome data has no row in
+      ``awaiting_searches.csv`` (what was searched for its results, or why nothing was).
     - ``characteristic-missing`` (warning): a trial with outcome data has no row for a required
       characteristic (:data:`REQUIRED`, and :data:`REQUIRED_FOR_GROUPS` for group formats; arm
       sizes count as a trial size).
@@ -170,6 +179,7 @@ def check_characteristics(tables: dict[str, Table]) -> list[Issue]:
         issues += _row_issues(table.file, line, row, raw, totals)
     issues += _conflicts(tables)
     issues += _missing(tables)
+    issues += _searched(tables)
     return issues
 
 
@@ -202,7 +212,8 @@ def _row_issues(file: str, line: int, row: dict, raw: dict, totals: dict) -> lis
     elif isinstance(allowed, tuple) and value not in allowed:
         issue("value", "characteristic-value", f"{name} must be one of " + ", ".join(allowed))
     if sizes:
-        printed = set(_NUMBERS.findall(row.get("as_printed") or ""))
+        # "1,609" is printed with a thousands separator
+        printed = set(_NUMBERS.findall(_THOUSANDS.sub("", row.get("as_printed") or "")))
         absent = [n for n in _NUMBERS.findall(value) if n not in printed]
         if absent:
             issue("as_printed", "characteristic-quote",
@@ -236,6 +247,17 @@ def _conflicts(tables: dict[str, Table]) -> list[Issue]:
                                 f"differs from '{derived}' resolved from {table.file}; leave the cell empty "
                                 "or record the disagreement there"))
     return issues
+
+
+def _searched(tables: dict[str, Table]) -> list[Issue]:
+    studies, searches = tables.get("studies"), tables.get("awaiting_searches")
+    if studies is None or searches is None:
+        return []
+    searched = {r["study_id"] for r in searches.rows}
+    return [Issue(studies.file, line, "study_id", row["study_id"], "awaiting-searched",
+                  f"a trial awaiting data without a row in {searches.file}", severity="warning")
+            for row, line in zip(studies.rows, studies.lines)
+            if row.get("outcome_data") == "not yet extracted" and row["study_id"] not in searched]
 
 
 def _missing(tables: dict[str, Table]) -> list[Issue]:

@@ -32,6 +32,9 @@ Rules (documented here and in ``data/README.md``):
 - Peer role: White et al. (2020) place their trials in three families in the Discussion (lines
   quoted in :data:`WHITE_ROLE_FAMILIES`); a trial's family is the one whose quoted reference list
   holds the trial's reference number. Trials White does not place stay unclassified.
+- Rows of ``study_characteristics.csv`` whose ``source`` is neither a review (``seed:``) nor
+  Metapsy were entered by hand from other sources (e.g. a trial report found by a search recorded
+  in ``awaiting_searches.csv``) and are kept as they are.
 - Every trial with outcome data gets, for each required characteristic that no source reports, a
   row saying why (the trial is not among the review's trials, with the review's stated limit
   where one applies, :data:`REVIEW_LIMITS`; or no source gives it).
@@ -196,6 +199,7 @@ class Importer:
         self.studies = {r["study_id"]: r for _, r in read_csv(self.data / "studies.csv", "studies.csv")}
         self.links = [r for _, r in read_csv(self.data / "study_reviews.csv", "study_reviews.csv")]
         self.characteristics: list[dict] = []
+        self.kept = preserved(self.data / "study_characteristics.csv")
 
     # -- matching -----------------------------------------------------------------------------
     def extraction_rows(self, folder: str, review_ids: tuple[str, ...]) -> list[tuple[str, str, int, dict]]:
@@ -373,7 +377,7 @@ class Importer:
 
     # -- reasons for what no source gives -----------------------------------------------------
     def gaps(self) -> None:
-        have = {(r["study_id"], r["characteristic"]) for r in self.characteristics}
+        have = {(r["study_id"], r["characteristic"]) for r in self.characteristics + self.kept}
         reviews = {}
         for link in self.links:
             reviews.setdefault(link["study_id"], set()).add(link["review_id"])
@@ -557,11 +561,26 @@ class Importer:
         self.metapsy()
         self.gaps()
         return {
-            "study_characteristics.csv": (CHARACTERISTIC_COLUMNS, self.characteristics),
+            "study_characteristics.csv": (CHARACTERISTIC_COLUMNS, self.characteristics + self.kept),
             "estimate_trials.csv": (ESTIMATE_TRIAL_COLUMNS, self.estimate_trials()),
             "implementation_findings.csv": (IMPLEMENTATION_COLUMNS, self.implementation()),
             "experience_findings.csv": (EXPERIENCE_COLUMNS, self.experiences()),
         }
+
+
+def preserved(path: Path) -> list[dict]:
+    """Rows of an existing ``study_characteristics.csv`` that this import does not write.
+
+    Values entered by hand from other sources: their ``source`` is an address, not ``seed:`` or Metapsy.
+    """
+    if not path.exists():
+        return []
+    rows = read_csv(path, path.name)
+    for line, row in rows:
+        if list(row) != CHARACTERISTIC_COLUMNS:
+            raise ExtractionError(f"{path.name}:1: columns {list(row)} differ from {CHARACTERISTIC_COLUMNS}")
+        break
+    return [row for _, row in rows if not row["source"].startswith(("seed:", "metapsy"))]
 
 
 def _count(text: str) -> bool:

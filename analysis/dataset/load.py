@@ -62,6 +62,8 @@ class Dataset:
     #: the umbrella review's implementation (CFIR) and experiences findings
     implementation: pd.DataFrame = field(default_factory=pd.DataFrame)
     experiences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: awaiting_searches.csv: what was searched for the results of each trial awaiting data
+    searches: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _read_all(data_dir, curated: bool):
@@ -151,7 +153,7 @@ def load(data_dir="data", curated: bool = True) -> Dataset:
                    applied=applied if curated else [], curated=curated,
                    judgements=load_judgements(data_dir), characteristics=frame("study_characteristics"),
                    estimate_trials=frame("estimate_trials"), implementation=frame("implementation_findings"),
-                   experiences=frame("experience_findings"))
+                   experiences=frame("experience_findings"), searches=frame("awaiting_searches"))
 
 
 def domain_rows(ds: Dataset, domain_id: str, curated: bool = True) -> pd.DataFrame:
