@@ -121,7 +121,7 @@ def subgroups_not_done_md(rep: DomainReport) -> str:
         if isinstance(result, str) or result is None:
             items.append(f"- {md_escape(title)}: {md_escape(str(result or 'not done'))}")
     if not items:
-        return ""
+        return "Every subgroup variable has at least two subgroups with comparisons."
     return ("Not analysed (a variable is analysed only where at least two subgroups have comparisons):\n\n"
             + "\n".join(items))
 

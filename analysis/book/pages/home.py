@@ -10,6 +10,7 @@ from analysis.stats.formatting import text as fmt
 
 
 def home_md(ds, domain_results: dict) -> str:
+    """The home page's summary across outcomes and summary of findings (Markdown)."""
     rows = []
     for domain in ds.domains:
         res = domain_results[domain["id"]]
@@ -26,7 +27,10 @@ def home_md(ds, domain_results: dict) -> str:
     updated = ds_updated(ds)
     table = md_table(["outcome", "k", "trials", "participants", "g [95% CI]", "95% PI", "I²", "certainty"], rows)
     sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains])
-    return (f"## Summary across outcomes\n\n{table}\n\n"
+    return ("**How do we make peer support work in our service?** What helps and hinders its implementation, and "
+            "how peer support workers, service users and staff experience it, is set out in "
+            "[Making peer support work](generated/implementation.md).\n\n"
+            f"## Summary across outcomes\n\n{table}\n\n"
             f"k: comparisons pooled; g: Hedges' g (positive favours peer support); PI: prediction interval; "
             f"I²: Q-based. Dataset version **{md_escape(ds.version)}**, last updated **{md_escape(updated)}**.\n\n"
             f"## Summary of findings\n\nPeer support compared with care as usual, waiting list or other control "
@@ -34,6 +38,7 @@ def home_md(ds, domain_results: dict) -> str:
 
 
 def ds_updated(ds) -> str:
+    """The date the dataset last changed (the latest curation decision), or "unknown"."""
     dates = [str(d) for d in ds.curation.get("date", pd.Series(dtype=str)).dropna()]
     meta_date = getattr(ds, "updated", None)
     if meta_date:
