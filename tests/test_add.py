@@ -17,6 +17,7 @@ import pytest
 from analysis import dataset
 from analysis.commands import add as add_command
 from analysis.dataset.add import AddError, add_trial, template
+
 from conftest import ROOT, TRIALS, awaiting_trial_file
 
 
@@ -62,7 +63,7 @@ def test_a_trial_that_awaited_extraction_is_filled(data_dir, tmp_path):
     assert before["outcome_data"] == "not yet extracted"
     report = add_trial(trial, data_dir)
     after = {r["study_id"]: r for r in _rows(data_dir / "studies.csv")}[study]
-    assert after["outcome_data"] == "extracted" and after["design"] == "individual-rct" and after["n_total"] == "120"
+    assert after["outcome_data"] == "extracted" and after["design"] == "individual-rct" and after["arms"] == "2"
     # what was there stays as it was
     assert {k: after[k] for k in ("label", "setting", "source", "source_row")} == \
         {k: before[k] for k in ("label", "setting", "source", "source_row")}

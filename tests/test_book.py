@@ -172,3 +172,24 @@ def test_summary_of_findings_on_home_page_and_in_json(book):
         page = html.unescape((book / "_build" / "html" / "chapters" / "domains" / f"{row['domain']}.html")
                              .read_text(encoding="utf-8"))
         assert effect in page and row["certainty_label"] in page
+
+
+def test_pages_of_the_earlier_reviews_questions(book):
+    """The earlier reviews, implementation and awaiting pages are built, linked and hold their data."""
+    site = book / "_build" / "html" / "chapters"
+    home = html.unescape((site / "index.html").read_text(encoding="utf-8"))
+    assert 'href="generated/implementation.html"' in home
+    earlier = _results(book, "earlier_reviews")
+    assert {e["review"] for e in earlier} == {"smit2022", "white2020", "lyons2021", "egmose2023", "cooper2024"}
+    page = html.unescape((site / "generated" / "earlier-reviews.html").read_text(encoding="utf-8"))
+    for e in earlier:
+        assert e["label"] in page
+    ds = dataset.load(book / "data")
+    impl = html.unescape((site / "generated" / "implementation.html").read_text(encoding="utf-8"))
+    for finding_id in list(ds.implementation["finding_id"]) + list(ds.experiences["finding_id"]):
+        assert f"[{finding_id}]" in impl, finding_id
+    assert (site / "generated" / "figures" / "cfir-map.png").exists() or \
+        (book / "_build" / "html" / "_images" / "cfir-map.png").exists()
+    awaiting = html.unescape((site / "generated" / "awaiting.html").read_text(encoding="utf-8"))
+    for label in ds.studies.loc[ds.studies["outcome_data"] != "extracted", "label"]:
+        assert label in awaiting, label

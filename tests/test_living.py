@@ -21,6 +21,7 @@ from analysis.chapter import analyse_domain, render, sof
 from analysis.dataset.add import add_trial
 from analysis.dataset.load import at_timepoint
 from analysis.stats import absolute
+
 from conftest import ROOT, TRIALS
 
 

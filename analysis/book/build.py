@@ -293,8 +293,13 @@ class Builder:
         atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
         reproduction = chapter.reproduce_published(ds, self.data_dir)
         atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
+        earlier = chapter.earlier_reviews(ds, reproduction, self.data_dir)
+        atomic_write(staging / "earlier_reviews.json", json.dumps(earlier, indent=2, sort_keys=True) + "\n")
+        implementation = chapter.implementation_summary(ds)
+        atomic_write(staging / "implementation.json", json.dumps(implementation, indent=2, sort_keys=True) + "\n")
         learn = [job.name for job in plan if job.kind == "learn"]
-        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn)
+        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
+                          earlier_reviews=earlier, implementation=implementation)
         self.report.seconds["pages"] = time.perf_counter() - start
         return staging
 

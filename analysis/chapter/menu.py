@@ -21,7 +21,8 @@ Rules the menu applies (stated in Methods):
   interval and no subgroup tests. Leave-one-out, influence and Baujat plots need three trials;
   small-study tests need ten.
 - **Participants** are counted once per trial, on its row with most participants: ``n1 + n2`` for
-  means, ``total1 + total2`` for events, the trial's randomised total for reported effects.
+  means, ``total1 + total2`` for events; the trial's randomised total only when no row of the
+  trial gives arm sizes (a total can include an arm the comparison leaves out).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from analysis import dataset
 from analysis.chapter import render, sof
-from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
+from analysis.chapter.labels import SUBGROUP_VARIABLES, is_coded, label_of
 from analysis.chapter.params import domain_spec, published_estimates
 from analysis.dataset.files import atomic_write
 from analysis.stats import absolute, bias, grade, meta, moderators, sensitivity
@@ -296,13 +297,21 @@ class DomainReport:
 
 
 def row_participants(rows: pd.DataFrame) -> np.ndarray:
-    """Participants of each row: ``n1 + n2``, else ``total1 + total2`` (event rows), else the
-    trial's randomised total (``n_total``; rows with a reported effect)."""
+    """Participants of each row in its comparison: ``n1 + n2``, or ``total1 + total2`` for event
+    rows; NaN for a row with a reported effect (no arm sizes)."""
     n = rows["n1"].astype(float) + rows["n2"].astype(float)
-    n = n.fillna(rows["total1"].astype(float) + rows["total2"].astype(float))
-    if "n_total" in rows.columns:
-        n = n.fillna(rows["n_total"].astype(float))
-    return n.to_numpy(float)
+    return n.fillna(rows["total1"].astype(float) + rows["total2"].astype(float)).to_numpy(float)
+
+
+def trial_participants(rows: pd.DataFrame) -> float:
+    """Participants of one trial: its row with most participants that gives arm sizes; the trial's
+    randomised total (``n_total``) only when no row does (a total can include arms the comparison
+    leaves out, e.g. a third arm)."""
+    n = row_participants(rows)
+    if np.isfinite(n).any():
+        return float(np.nanmax(n))
+    totals = rows["n_total"].astype(float) if "n_total" in rows.columns else pd.Series(dtype=float)
+    return float(totals.max()) if totals.notna().any() else float("nan")
 
 
 def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
@@ -353,7 +362,7 @@ def trials_of(rows: pd.DataFrame, rho: float = WITHIN_TRIAL_R, measure: str = "G
         record = {
             "study_id": study_id, "label": mine["label"].iloc[0], "year": mine["year"].iloc[0],
             "yi": yi, "vi": vi, "n_rows": len(mine), "instruments": "; ".join(mine["instrument"].astype(str)),
-            "participants": float(np.nanmax(n[mine.index])) if np.isfinite(n[mine.index]).any() else np.nan,
+            "participants": trial_participants(mine),
             "rob_overall": _worst(mine["rob_overall"]),
             **{f"rob_{d}": _worst(mine[f"rob_{d}"]) for d in ROB_DOMAINS},
             **{column: _common(mine[column]) for column, _ in SUBGROUP_VARIABLES
@@ -370,6 +379,15 @@ def trials_of(rows: pd.DataFrame, rho: float = WITHIN_TRIAL_R, measure: str = "G
             record.setdefault(column, _common(mine[column]))
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _one_subgroup(groups: list, missing: int) -> str:
+    """Why a subgroup variable is not analysed (fewer than two subgroups have trials)."""
+    if not groups:
+        return "no trial has a value"
+    lead = f"every trial is '{groups[0]}'" if not missing else \
+        f"the {len(groups)} trial(s) with a value are all '{groups[0]}'"
+    return lead + (f" ({missing} without a value)" if missing else "")
 
 
 def _subset(primary, mask) -> "meta.MetaResult | None":
@@ -443,16 +461,25 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
 
 
 def _subgroups(rep: DomainReport) -> None:
+    """Subgroups by each variable: trials without a value (e.g. a trial the classifying review did
+    not include) are left out, and a variable is analysed only where at least two subgroups have
+    trials (and the domain has three trials)."""
     trials, primary = rep.trials, rep.primary
     for column, _ in SUBGROUP_VARIABLES:
-        values = trials[column] if column in trials.columns else pd.Series([None] * len(trials))
-        groups = [label_of(v, column) for v in values]
+        values = trials[column].tolist() if column in trials.columns else [None] * len(trials)
+        coded = np.array([is_coded(v) for v in values], dtype=bool)
+        groups = [label_of(v, column) for v, c in zip(values, coded) if c]
+        missing = int((~coded).sum())
         if primary.k < MIN_K_HETEROGENEITY:
             rep.subgroups[column] = f"not done: fewer than {MIN_K_HETEROGENEITY} trials"
         elif len(set(groups)) < 2:
-            rep.subgroups[column] = f"not done: every trial is '{groups[0]}'"
+            rep.subgroups[column] = "not done: " + _one_subgroup(groups, missing)
         else:
-            rep.subgroups[column] = moderators.subgroup(primary, groups, tau2="separate")
+            fit = primary if missing == 0 else primary.refit(np.flatnonzero(coded))
+            res = moderators.subgroup(fit, groups, tau2="separate")
+            if missing:
+                res.notes.append(f"{missing} of {primary.k} trials without a value left out")
+            rep.subgroups[column] = res
 
 
 def _sensitivity(rep: DomainReport, ds) -> None:

@@ -23,7 +23,7 @@ def resolve_data_dir(data_dir=None) -> Path:
         return Path(data_dir)
     if os.environ.get("REVIEW_DATA_DIR"):
         return Path(os.environ["REVIEW_DATA_DIR"])
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"   # analysis/chapter/params.py -> repository
 
 
 def domain_spec(ds, domain_id: str) -> dict:

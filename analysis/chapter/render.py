@@ -152,9 +152,7 @@ def subgroup_table(rep: DomainReport):
     for column, title in SUBGROUP_VARIABLES:
         result = rep.subgroups.get(column)
         if isinstance(result, str) or result is None:
-            records.append({"variable": title, "subgroup": "", "trials": "", effect: "",
-                            "I² (Q-based)": "", "test for differences": result or ""})
-            continue
+            continue  # listed by subgroups_not_done_md
         first = True
         for name, res in result.groups.items():
             records.append({
@@ -165,9 +163,24 @@ def subgroup_table(rep: DomainReport):
                 "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
                 "test for differences": (f"Q = {fmt(result.q_between)}, df = {result.df_between}, "
                                          f"p = {fmt_p(result.p_between)}") if first else "",
+                "note": "; ".join(result.notes) if first else "",
             })
             first = False
-    return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-subgroups")
+    columns = ["variable", "subgroup", "trials", effect, "I² (Q-based)", "test for differences", "note"]
+    return pd.DataFrame(records, columns=columns).pipe(_table, f"{rep.domain['id']}-subgroups")
+
+
+def subgroups_not_done_md(rep: DomainReport) -> str:
+    """The subgroup variables not analysed in this domain, each with the reason (Markdown)."""
+    items = []
+    for column, title in SUBGROUP_VARIABLES:
+        result = rep.subgroups.get(column)
+        if isinstance(result, str) or result is None:
+            items.append(f"- {md_escape(title)}: {md_escape(str(result or 'not done'))}")
+    if not items:
+        return "Every subgroup variable has at least two subgroups with trials."
+    return ("Not analysed (a variable is analysed only where at least two subgroups have trials, in a domain of "
+            "three trials or more):\n\n" + "\n".join(items))
 
 
 def subgroup_figures(rep: DomainReport):

@@ -1,7 +1,8 @@
 """Entering a trial: merge one YAML file into the dataset, validated before anything is written.
 
-The YAML file's top-level keys are table names (``studies``, ``outcomes``, ``risk_of_bias``,
-``study_reviews``, ``curation``, ``instruments``), each a list of rows keyed by the column names
+The YAML file's top-level keys are table names (``studies``, ``study_characteristics``,
+``outcomes``, ``risk_of_bias``, ``study_reviews``, ``study_references``, ``curation``,
+``instruments``, ``awaiting_searches``), each a list of rows keyed by the column names
 of ``data/datapackage.json``, plus ``references`` (BibTeX text). Merging
 
 - adds new rows; fills a study that awaits extraction (its empty cells; ``outcome_data`` may turn
@@ -36,7 +37,8 @@ from analysis.dataset.issues import Issue
 from analysis.dataset.load import check
 
 #: Tables a trial file may hold, in the order they are merged.
-TABLES = ("studies", "instruments", "outcomes", "risk_of_bias", "study_reviews", "study_references", "curation")
+TABLES = ("studies", "study_characteristics", "instruments", "outcomes", "risk_of_bias", "study_reviews",
+          "study_references", "curation", "awaiting_searches")
 REFERENCES = "references"
 #: The study columns a maintainer may fill when a trial that awaited extraction is extracted.
 FILLABLE_STATE = "not yet extracted"
@@ -287,7 +289,8 @@ def _located(issue: Issue, origins: dict, file: str, copy: Path, data_dir: Path)
 
 
 #: The tables of the trial template and the columns a maintainer leaves out (filled by the data).
-_TEMPLATE_TABLES = ("studies", "outcomes", "risk_of_bias", "study_reviews", "study_references", "curation")
+_TEMPLATE_TABLES = ("studies", "study_characteristics", "outcomes", "risk_of_bias", "study_reviews", "study_references",
+                    "curation")
 
 
 def template(package: dict) -> str:

@@ -14,7 +14,6 @@ import pandas as pd
 from analysis.dataset.issues import Issue
 from analysis.dataset.read import Table, is_missing, parse_cell, typed_cell
 
-
 #: Prefix of a curation field naming a column of risk_of_bias.csv.
 ROB_PREFIX = "risk_of_bias."
 

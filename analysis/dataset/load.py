@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.dataset.characteristics import check_characteristics, with_characteristics
 from analysis.dataset.curation import apply_curation, apply_rob_curation, check_curation
 from analysis.dataset.issues import DataError, Issue
 from analysis.dataset.judgements import check_grade, load_judgements
@@ -64,6 +65,16 @@ class Dataset:
     curated: bool = True
     judgements: dict = field(default_factory=dict)   # the review team's GRADE judgements (grade.yml)
     updated: str | None = None   # datapackage.json "updated": the date of the data's last change
+    #: study_characteristics.csv: every value of every source, with provenance (``studies`` holds
+    #: the resolved value per trial, :func:`analysis.dataset.characteristics.resolve`)
+    characteristics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: estimate_trials.csv: the trials each published estimate pooled, where known
+    estimate_trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the umbrella review's implementation (CFIR) and experiences findings
+    implementation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    experiences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: awaiting_searches.csv: what was searched for the results of each trial awaiting data
+    searches: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _read_all(data_dir, curated: bool):
@@ -107,6 +118,7 @@ def _read_all(data_dir, curated: bool):
     rules = check_outcome_rules(analysed, tables["outcomes"].file)
     bad_lines = {i.line for i in issues + rules if i.file == tables["outcomes"].file and i.severity == "error"}
     rules += check_studies(tables, analysed)
+    rules += check_characteristics(tables)
     rules += check_published(tables)
     rules += check_cross(tables, {d.get("id") for d in domains})
     kept = analysed[~analysed["_excluded"]] if curated else analysed
@@ -155,13 +167,17 @@ def load(data_dir="data", curated: bool = True) -> Dataset:
     analysed = view[~view["_excluded"]].reset_index(drop=True) if curated else raw
     raw_rob = frame("risk_of_bias")
     rob = apply_rob_curation(raw_rob, frame("curation")) if curated else raw_rob
-    return Dataset(studies=frame("studies"), outcomes=analysed, raw_outcomes=raw,
+    studies = with_characteristics(frame("studies"), frame("study_characteristics"))
+    return Dataset(studies=studies, outcomes=analysed, raw_outcomes=raw,
                    instruments=frame("instruments"), rob=rob, raw_rob=raw_rob, curation=frame("curation"),
                    study_reviews=frame("study_reviews"), study_references=frame("study_references"),
                    published=frame("published_estimates"),
                    reviews=frame("reviews"), domains=domains, version=package["version"], issues=issues,
                    applied=applied if curated else [], curated=curated,
-                   judgements=load_judgements(data_dir), updated=package.get("updated"))
+                   judgements=load_judgements(data_dir), updated=package.get("updated"),
+                   characteristics=frame("study_characteristics"),
+                   estimate_trials=frame("estimate_trials"), implementation=frame("implementation_findings"),
+                   experiences=frame("experience_findings"), searches=frame("awaiting_searches"))
 
 
 def domain_rows(ds: Dataset, domain_id: str, curated: bool = True) -> pd.DataFrame:

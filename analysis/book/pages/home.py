@@ -10,6 +10,7 @@ from analysis.stats.formatting import text as fmt
 
 
 def home_md(ds, domain_results: dict) -> str:
+    """The home page's summary across outcomes and summary of findings (Markdown)."""
     rows = []
     for domain in ds.domains:
         res = domain_results[domain["id"]]
@@ -27,7 +28,10 @@ def home_md(ds, domain_results: dict) -> str:
     updated = ds_updated(ds)
     table = md_table(["outcome", "trials", "participants", "effect [95% CI]", "95% PI", "I²", "certainty"], rows)
     sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains])
-    return (f"## Summary across outcomes\n\n{table}\n\n"
+    return ("**How do we make peer support work in our service?** What helps and hinders its implementation, and "
+            "how peer support workers, service users and staff experience it, is set out in "
+            "[Making peer support work](generated/implementation.md).\n\n"
+            f"## Summary across outcomes\n\n{table}\n\n"
             f"One effect per trial; Hedges' g: positive favours peer support; PI: prediction interval (from three "
             f"trials); "
             f"I²: Q-based. Dataset version **{md_escape(ds.version)}**, last updated **{md_escape(updated)}**. "
