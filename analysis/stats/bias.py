@@ -318,8 +318,8 @@ def _missing_studies(centred: np.ndarray, estimator: str) -> tuple[float, float]
     if estimator == "Q0":
         radicand = 2.0 * k ** 2 - 4.0 * s_r + 0.25
         if radicand < 0:
-            raise ValueError("trim-and-fill Q0: 2k^2 - 4 S_r + 1/4 < 0 (every deviation on one "
-                             "side); use L0 or R0")
+            raise ValueError("trim-and-fill Q0 is undefined for these data (2k^2 - 4 S_r + 1/4 < 0); "
+                             "use L0 or R0")
         k0 = k - 0.5 - math.sqrt(radicand)
     else:
         k0 = (4.0 * s_r - k * (k + 1)) / (2 * k - 1)

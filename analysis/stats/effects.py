@@ -66,6 +66,9 @@ class EffectSizes:
         Total sample size of each kept study (``n1 + n2`` or ``total1 + total2``; metafor's
         ``ni`` attribute), None for precomputed effects. Used by the regression test's
         sample-size predictors.
+    rows : numpy.ndarray or None
+        Positions in the input of the kept studies (None: every study was kept), so that
+        other columns of the input (clusters, moderators) can be aligned with ``yi``.
     """
 
     yi: np.ndarray
@@ -74,6 +77,7 @@ class EffectSizes:
     labels: list[str]
     excluded: list[dict] = field(default_factory=list)
     ni: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
     def sei(self) -> np.ndarray:
         """Standard errors ``sqrt(vi)``."""
@@ -337,7 +341,8 @@ def _binary(measure, cols, labels, check, add, drop00) -> EffectSizes:
     check.rule({"events1": keep & ~(np.isfinite(yi) & (vi > 0))},
                f"{measure} not estimable (a zero cell with add = {add:g}, or no variance)")
     return EffectSizes(yi[keep], vi[keep], measure, [labels[i] for i in np.flatnonzero(keep)],
-                       excluded, ni=(cols["total1"] + cols["total2"])[keep])
+                       excluded, ni=(cols["total1"] + cols["total2"])[keep],
+                       rows=None if keep.all() else np.flatnonzero(keep))
 
 
 def _precomputed(measure, cols, labels, check, level, log) -> EffectSizes:
