@@ -449,13 +449,13 @@ def failsafe(yi, vi, type="Rosenthal", alpha=0.05, *, target=None,
              weighted=False) -> FailSafeResult:
     """Fail-safe N (metafor ``fsn``), of three kinds.
 
-    - ``"Rosenthal"`` (1979; Stouffer's test): ``Z = |sum y_i/sqrt(v_i)| / sqrt(k)`` with
+    - ``"Rosenthal"``, Rosenthal (1979), with Stouffer's test: ``Z = |sum y_i/sqrt(v_i)| / sqrt(k)`` with
       one-sided ``p = 1 - Phi(Z)``, ``N = max(0, k (Z / z_(1-alpha))^2 - k)``: null studies
       that make the combined test non-significant at one-sided ``alpha``.
-    - ``"Orwin"`` (1983): ``N = max(0, k (m - target) / target)``, with ``m`` the mean effect
+    - ``"Orwin"``, Orwin (1983): ``N = max(0, k (m - target) / target)``, with ``m`` the mean effect
       (unweighted, or weighted by ``1/v`` when ``weighted``) and ``target`` (default ``m/2``,
       sign made that of ``m``): studies of effect 0 that bring the mean down to ``target``.
-    - ``"Rosenberg"`` (2005): ``N = max(0, k ((sum w y / z_(1-alpha/2))^2 - sum w) / sum w)``,
+    - ``"Rosenberg"``, Rosenberg (2005): ``N = max(0, k ((sum w y / z_(1-alpha/2))^2 - sum w) / sum w)``,
       ``w = 1/v``: null studies (of average weight) that make the fixed-effect estimate
       non-significant at two-sided ``alpha``; ``p`` is the two-sided p of that estimate.
 

@@ -399,7 +399,7 @@ def effective_n(n, m, icc):
     """Effective sample size of a cluster-randomised arm, ``n / design_effect(m, icc)``.
 
     Apply it to every count of the arm: sample size, or events and total alike (Cochrane
-    Handbook v6, section 23.1.4), and leave means and SDs unchanged.
+    Handbook v6, section 23.1.4; Donner & Klar 2000), and leave means and SDs unchanged.
     """
     return np.asarray(n, dtype=float) / design_effect(m, icc)
 

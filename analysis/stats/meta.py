@@ -418,12 +418,12 @@ def _tau2_iterative(method: str, y, v, control) -> float:
 
     The path is metafor's (so that, for a multimodal likelihood, the same local maximum is
     reached); once Fisher steps are small (1e-2 of the scale) Newton steps finish the
-    convergence quadratically. A step that would cross zero is halved until it does not
-    (metafor). Where Fisher scoring would oscillate, the steps are kept inside the bracket
-    (score > 0 below, < 0 above) by bisection, so the iteration always converges. When the
-    iterates run into tau2 = 0 (the score at 0 is negative) the limit 0 is returned. For
-    ML/REML the fit at tau2 = 0 is kept when its log-likelihood is larger (metafor's
-    ``ll0check``).
+    convergence quadratically (the steps of ``_score_step``). A step that would cross zero is
+    halved until it does not (metafor). Where Fisher scoring would oscillate, the steps are kept
+    inside the bracket (score > 0 below, < 0 above) by bisection, so the iteration always
+    converges. When the iterates run into tau2 = 0 (the score at 0 is negative) the limit 0 is
+    returned. For ML/REML the fit at tau2 = 0 is kept when its log-likelihood is larger
+    (metafor's ``ll0check``).
     """
     step = _score_step(method)
     tau2 = max(0.0, _tau2_he(y, v))
@@ -1040,7 +1040,7 @@ def _fixed_from_tables(method, measure, est, se, q, k_q, yi, vi, w, labels, leve
 def fit(es, preset="metafor", **overrides) -> MetaResult:
     """Pool an ``EffectSizes`` (from ``analysis.stats.effects.escalc``) with a preset.
 
-    ``overrides`` are any of ``rma``'s keyword options (method, ci, pi, level, tau2, control).
+    The pooling is ``rma`` (Viechtbauer 2010, metafor's ``rma``); ``overrides`` are any of ``rma``'s keyword options (method, ci, pi, level, tau2, control).
     Studies that escalc excluded are listed in the result's notes. The preset's ``vtype``
     must already have been used when ``es`` was computed.
     """

@@ -175,7 +175,8 @@ def mixed_effects(yi, vi, X, *, method="REML", ci="z", level=95, tau2=None) -> M
     (Knapp & Hartung 2003); ``"hk-adhoc"`` truncates ``s2`` at 1 (metafor ``test="adhoc"``).
     ``QE = y'P_0 y`` with weights ``1/v_i`` tests residual heterogeneity on ``k - p`` df.
     Residual ``I2 = tau2 / (tau2 + s2)`` with the typical variance ``s2 = (k - p) / tr(P_0)``
-    (Higgins & Thompson 2002, as metafor). ``tau2`` given = fixed value (not estimated).
+    (Higgins & Thompson 2002, as metafor). ``tau2`` given = fixed value (not estimated);
+    otherwise ``residual_tau2``.
     """
     y = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
@@ -762,7 +763,7 @@ def likelihood_ratio_test(full: MetaRegResult, reduced: MetaRegResult, *,
     """Likelihood-ratio test of nested meta-regressions (metafor ``anova(full, reduced)``).
 
     ``LRT = max(0, dev_reduced - dev_full)`` ~ chi2 with the difference in the number of
-    parameters as df (ML deviances, or REML deviances when both models have the same fixed
+    parameters as df (Viechtbauer 2010, metafor's ``anova.rma``; Harville 1977 for REML) (ML deviances, or REML deviances when both models have the same fixed
     effects, e.g. a test of tau2 against a fixed-effect model). REML fits with different
     moderators are not comparable: ``refit=True`` refits both by ML (metafor ``refit=TRUE``),
     otherwise an error is raised. ``r2`` is the proportion of the reduced model's tau2
@@ -1007,6 +1008,8 @@ def q_between(estimates, se) -> tuple[float, int, float]:
 
 def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
     """Pool each subgroup with the settings of ``res`` and test for subgroup differences.
+
+    Borenstein et al. (2009, ch. 19); Cochrane Handbook v6, section 10.11.3.1; metafor.
 
     Parameters
     ----------

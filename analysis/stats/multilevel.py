@@ -70,6 +70,18 @@ class _Blocks:
     n_clusters: int
     k: int
     p: int
+    flat: _Flat | None = None  # the same data as flat arrays when every block of V is diagonal
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """Diagonal sampling covariance: flat arrays and the cluster code of each comparison."""
+
+    codes: np.ndarray        # cluster index of each comparison, 0..n_clusters-1
+    v: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+    n_clusters: int
 
 
 def _blocks(y, V_blocks, X, cluster) -> _Blocks:
@@ -88,7 +100,16 @@ def _blocks(y, V_blocks, X, cluster) -> _Blocks:
         ys.append(y[idx])
         Xs.append(X[idx])
         names.append(np.array(by_size[m], dtype=object))
-    return _Blocks(positions, Vs, ys, Xs, names, len(labels), y.size, X.shape[1])
+    flat = None
+    if all(np.count_nonzero(V - np.diagonal(V, axis1=1, axis2=2)[:, :, None] * np.eye(V.shape[1])) == 0
+           for V in Vs):
+        index = {lab: j for j, lab in enumerate(labels)}
+        codes = np.array([index[lab] for lab in cluster])
+        v = np.empty(y.size)
+        for pos, V in zip(positions, Vs):
+            v[pos] = np.diagonal(V, axis1=1, axis2=2)
+        flat = _Flat(codes, v, y, X, len(labels))
+    return _Blocks(positions, Vs, ys, Xs, names, len(labels), y.size, X.shape[1], flat)
 
 
 def vcalc(vi, cluster, rho) -> np.ndarray:
@@ -243,6 +264,11 @@ def _derivatives(blocks: _Blocks, st: _State, reml: bool) -> None:
                 HU = np.einsum("mn,gnp->gmp", H, U)
                 c_mat[j, l] += np.einsum("gmp,gmn,gnq->pq", GU, W, HU)
                 a_wa[j, l] += float((a[j] * Wa[l]).sum())
+    _finish_derivatives(st, tr_wg, s_mat, quad, t_wgwg, c_mat, a_wa, ua, reml)
+
+
+def _finish_derivatives(st, tr_wg, s_mat, quad, t_wgwg, c_mat, a_wa, ua, reml) -> None:
+    """Score, Hessian and information from the traces and quadratic forms (see ``_state``)."""
     A = st.vb
     quad_p = a_wa - ua @ A @ ua.T                     # a_j' P a_l
     if reml:
@@ -259,6 +285,91 @@ def _derivatives(blocks: _Blocks, st: _State, reml: bool) -> None:
     st.hess = 0.5 * t_q - quad_p
 
 
+def _state_flat(flat: _Flat, sigma2, reml: bool, derivatives: bool = False) -> _State | None:
+    """``_state`` for a diagonal sampling covariance, in closed form over all comparisons at once.
+
+    With ``d = 1/(v + sigma2[1])`` and, per cluster j, ``S_j = sum d``, the inverse marginal
+    covariance is ``W_j = diag(d) - c_j d d'`` with ``c_j = sigma2[0] / (1 + sigma2[0] S_j)``
+    (Sherman & Morrison 1950) and ``log|M_j| = sum log(v + sigma2[1]) + log(1 + sigma2[0] S_j)``;
+    every trace and quadratic form of ``_state`` then reduces to sums within clusters. The
+    result (log-likelihood, gradient, Hessian, information) equals ``_state``'s; the fields
+    ``W``, ``resid`` and ``Py`` are flat here and only ``_maximise`` uses this function.
+    """
+    s_between, s_within = float(sigma2[0]), float(sigma2[1])
+    codes, J = flat.codes, flat.n_clusters
+    total = flat.v + s_within
+    if np.any(total <= 0) or s_between < 0:
+        return None
+    d = 1.0 / total
+    S = np.bincount(codes, d, J)
+    one_plus = 1.0 + s_between * S
+    c = s_between / one_plus
+
+    def csum(x):  # per-cluster sums of a vector or of the columns of a matrix
+        if x.ndim == 1:
+            return np.bincount(codes, x, J)
+        return np.stack([np.bincount(codes, x[:, j], J) for j in range(x.shape[1])], axis=1)
+
+    def w_times(a):  # W a for a vector or matrix a
+        sums = csum(d[:, None] * a if a.ndim == 2 else d * a)
+        return (d[:, None] * a - d[:, None] * (c[:, None] * sums)[codes]) if a.ndim == 2 \
+            else d * a - d * (c * sums)[codes]
+
+    X, y = flat.X, flat.y
+    k, p = X.shape
+    WX = w_times(X)
+    XtWX = X.T @ WX
+    try:
+        vb = np.linalg.inv(XtWX)
+    except np.linalg.LinAlgError:
+        return None
+    beta = vb @ (WX.T @ y)
+    resid = y - X @ beta
+    Py = w_times(resid)
+    rss = float(resid @ Py)
+    logdet = float(np.log(total).sum() + np.log(one_plus).sum())
+    if reml:
+        ll = (-0.5 * (k - p) * math.log(2 * math.pi) + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+              - 0.5 * logdet - 0.5 * np.linalg.slogdet(XtWX)[1] - 0.5 * rss)
+    else:
+        ll = -0.5 * k * math.log(2 * math.pi) - 0.5 * logdet - 0.5 * rss
+    st = _State(float(ll), beta, vb, [], [resid], [Py])
+    if not derivatives:
+        return st
+    U = WX
+    one_w_one = S / one_plus                        # 1'W_j 1
+    w_one = d / one_plus[codes]                     # W_j 1, stacked
+    U_sum = csum(U)                                 # 1'U_j            (J, p)
+    py_sum = csum(Py)                               # 1'(Py)_j         (J,)
+    a = [py_sum[codes], Py]                         # G_j P y
+    tr_wg = np.array([one_w_one.sum(), float(d.sum() - (c * csum(d * d)).sum())])
+    s_mat = np.stack([U_sum.T @ U_sum, U.T @ U])
+    quad = np.array([float(py_sum @ py_sum), float(Py @ Py)])
+    d2 = csum(d * d)
+    t_wgwg = np.empty((2, 2))
+    t_wgwg[0, 0] = float((one_w_one ** 2).sum())
+    t_wgwg[0, 1] = t_wgwg[1, 0] = float((csum(w_one * w_one)).sum())
+    t_wgwg[1, 1] = float(d2.sum() - 2.0 * (c * csum(d ** 3)).sum() + (c * c * d2 * d2).sum())
+    one_wu = csum(w_one[:, None] * U)               # (W_j 1)'U_j       (J, p)
+    c_mat = np.empty((2, 2, p, p))
+    c_mat[0, 0] = U_sum.T @ (one_w_one[:, None] * U_sum)
+    c_mat[0, 1] = U_sum.T @ one_wu                  # U'J W U
+    c_mat[1, 0] = c_mat[0, 1].T
+    c_mat[1, 1] = U.T @ w_times(U)
+    Wa = [w_times(a_j) for a_j in a]
+    a_wa = np.array([[float(a[j] @ Wa[l]) for l in range(2)] for j in range(2)])
+    ua = np.stack([U.T @ a_j for a_j in a])
+    _finish_derivatives(st, tr_wg, s_mat, quad, t_wgwg, c_mat, a_wa, ua, reml)
+    return st
+
+
+def _evaluate(blocks: _Blocks, sigma2, reml: bool, derivatives: bool = False) -> _State | None:
+    """The likelihood state by the closed form when V is diagonal, else block by block."""
+    if blocks.flat is not None:
+        return _state_flat(blocks.flat, sigma2, reml, derivatives)
+    return _state(blocks, sigma2, reml, derivatives)
+
+
 def _maximise(blocks: _Blocks, reml: bool, start, fixed=(None, None)) -> tuple[np.ndarray, _State]:
     """The sigma2 >= 0 maximising the (restricted) log-likelihood, components in ``fixed`` held.
 
@@ -271,7 +382,7 @@ def _maximise(blocks: _Blocks, reml: bool, start, fixed=(None, None)) -> tuple[n
                      dtype=float)
     held = np.array([f is not None for f in fixed])
     scale = _natural_scale(blocks)
-    st = _state(blocks, theta, reml, derivatives=True)
+    st = _evaluate(blocks, theta, reml, derivatives=True)
     if st is None:
         raise ValueError("the marginal covariance is not positive definite at the starting values")
     for _ in range(_MAXITER):
@@ -290,7 +401,7 @@ def _maximise(blocks: _Blocks, reml: bool, start, fixed=(None, None)) -> tuple[n
             trial = theta.copy()
             trial[free] = np.maximum(0.0, theta[free] + factor * step)
             trial[trial <= _ZERO * scale] = 0.0
-            cand = _state(blocks, trial, reml, derivatives=True)
+            cand = _evaluate(blocks, trial, reml, derivatives=True)
             small = np.max(np.abs(trial - theta)) <= 1e-6 * (scale + np.max(theta))
             if cand is not None and (cand.ll >= st.ll or (small and cand.ll >= st.ll - 1e-9 * abs(st.ll))):
                 accepted = (trial, cand)
@@ -316,7 +427,7 @@ def _start(blocks: _Blocks) -> np.ndarray:
 
     r are the residuals of the fixed-effect (V-weighted) fit.
     """
-    fe = _state(blocks, (0.0, 0.0), reml=False)
+    fe = _evaluate(blocks, (0.0, 0.0), reml=False)
     r = np.concatenate([res.ravel() for res in fe.resid])
     v = np.concatenate([np.diagonal(V, axis1=1, axis2=2).ravel() for V in blocks.V])
     total = max(0.001 * 2, float(np.var(r, ddof=1)) - 1.0 / float(np.mean(1.0 / v)))
@@ -571,6 +682,10 @@ def rma_multilevel(yi, vi=None, cluster=None, *, V=None, rho=None, method="REML"
     robust : bool
         Attach cluster-robust inference (:func:`cluster_robust`).
 
+    The log-likelihood and its derivatives are those of ``_state``, maximised by ``_maximise``
+    from metafor's starting values (``_start``); profile CIs by ``_profile_bounds``; Q by
+    ``_q_sampling``.
+
     Returns
     -------
     MultilevelResult
@@ -637,7 +752,8 @@ def rma_multilevel(yi, vi=None, cluster=None, *, V=None, rho=None, method="REML"
         for Vb in blocks.V:
             if np.any(np.linalg.eigvalsh(Vb) <= 0):
                 raise ValueError("V is not positive definite within a cluster")
-    theta, st = _maximise(blocks, reml, _start(blocks), fixed)
+    theta, _ = _maximise(blocks, reml, _start(blocks), fixed)
+    st = _state(blocks, theta, reml)
     for j, name in enumerate(COMPONENTS):
         if fixed[j] is not None:
             notes.append(f"sigma^2 {name} fixed at {fixed[j]:g} (not estimated)")
@@ -680,7 +796,7 @@ def _q_sampling(blocks: _Blocks) -> tuple[float | None, float | None]:
     """``Q = y'P y`` with ``P`` built from the sampling covariance ``V`` alone (metafor ``QE``)."""
     if blocks.k <= blocks.p:
         return None, None
-    st = _state(blocks, (0.0, 0.0), reml=False)
+    st = _evaluate(blocks, (0.0, 0.0), reml=False)
     if st is None:
         return None, None
     q = float(sum((r * e).sum() for r, e in zip(st.resid, st.Py)))

@@ -108,6 +108,8 @@ def influence(res) -> pd.DataFrame:
 def cumulative(res, order=None, *, by=None) -> pd.DataFrame:
     """Cumulative meta-analysis: the pooled result after each added study (metafor ``cumul``).
 
+    Lau et al. (1992): the studies are added one at a time and the model refitted each time.
+
     Parameters
     ----------
     res : meta.MetaResult

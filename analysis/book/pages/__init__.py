@@ -13,6 +13,7 @@ import yaml
 
 from analysis import figures
 from analysis.book import changelog
+from analysis.book.engine_reference import engine_reference_md
 from analysis.book.pages.common import FIGURES, GENERATED, save_figure
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.evidence import evidence_map_md
@@ -25,8 +26,11 @@ from analysis.dataset.files import write_if_changed
 
 
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
-    """``_toc.yml`` of the book: one chapter per domain of ``data/domains.yml``, then the Learn
-    chapters (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``)."""
+    """``_toc.yml`` of the book.
+
+    One chapter per domain of ``data/domains.yml``, then the Learn chapters
+    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``), and the appendix.
+    """
     spec = {
         "format": "jb-book",
         "root": "chapters/index",
@@ -44,6 +48,7 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
                 {"file": "chapters/data"},
                 {"file": "chapters/references"},
             ]},
+            {"caption": "Appendix", "chapters": [{"file": "chapters/generated/engine-reference"}]},
         ],
     }
     if learn:
@@ -73,6 +78,7 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     write_if_changed(gen / "downloads.md", downloads_md(package, data_dir))
     write_if_changed(gen / "curation.md", curation_md(ds))
     write_if_changed(gen / "citation.md", citation_md(ds, package))
+    write_if_changed(gen / "engine-reference.md", engine_reference_md())
 
     new = changelog.snapshot(ds, domain_results)
     changes = changelog.diff(changelog.load_snapshot(data_dir), new)
