@@ -61,7 +61,7 @@ for (file in list.files(dir, pattern = "^ml_.*[.]csv$", full.names = TRUE)) {
   for (i in seq_len(repeats)) {
     t0 <- Sys.time(); res <- fit(d); seconds[i] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
   }
-  lines <- c(lines, sprintf('{"k": %d, "median": %.17g, "value": [%s]}', nrow(d), median(seconds),
+  lines <- c(lines, sprintf('{"k": %d, "runs": %d, "median": %.17g, "value": [%s]}', nrow(d), repeats, median(seconds),
                             paste(sprintf("%.17g", c(res$sigma2, res$b, res$se)), collapse = ",")))
 }
 writeLines(lines)
@@ -176,7 +176,8 @@ def multilevel_section(scale: float, rng: np.random.Generator) -> list[str]:
         theirs = 1e3 * r[k]["median"] if r and k in r else None
         diff = (max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(multilevel_fit(*data[k]), r[k]["value"]))
                 if r and k in r else None)
-        rows.append(f"| {k} in {trials} | {fmt(ours[k])} | {fmt(theirs) if theirs else 'not timed'} | "
+        runs = "" if not theirs or r[k]["runs"] > 1 else " (one run)"
+        rows.append(f"| {k} in {trials} | {fmt(ours[k])} | {fmt(theirs) + runs if theirs else 'not timed'} | "
                     f"{fmt(theirs / ours[k], 0) + 'x' if theirs else 'n/a'} | {1e3 * ours[k] / k:.2f} | "
                     f"{'n/a' if diff is None else f'{diff:.1e}'} |")
     k0, t0 = ML_SIZES[0]
@@ -253,7 +254,10 @@ def machine() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu}, {cores} cores available, {platform.system()} {platform.release()}; "
+    # the cores may be shared: the load at the start says how busy they were (timings of both
+    # engines in a run are taken under the same load)
+    load = f", load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {cores} cores available{load}, {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}, numpy {np.__version__}, "
             f"scipy {scipy.__version__}")
 
