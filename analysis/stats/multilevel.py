@@ -57,9 +57,10 @@ _ZERO = 10 * np.finfo(float).eps
 class _Blocks:
     """Comparisons grouped by cluster; clusters of equal size stacked for batched algebra.
 
-    ``groups`` holds, per cluster size ``m``, the positions of the comparisons of each such
+    Each list has one entry per cluster size ``m``: the positions of the comparisons of each such
     cluster (an array of shape (clusters, m), data order within a cluster), the sampling
-    covariances (clusters, m, m), effects (clusters, m) and design rows (clusters, m, p).
+    covariances (clusters, m, m), effects (clusters, m), design rows (clusters, m, p) and the
+    cluster labels (clusters,).
     """
 
     positions: list          # [(g, m) int arrays]
