@@ -53,4 +53,3 @@ attempt <- function(expr) {
   if (length(warnings)) value$warnings <- unique(warnings)
   value
 }
-
