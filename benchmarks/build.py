@@ -1,4 +1,4 @@
-"""Benchmark the book build: clean build, no-change rebuild, one-trial rebuild.
+"""Benchmark the book build: clean build, no-change rebuild, one-trial rebuild, adding a trial.
 
 Run from the repository root:
 
@@ -54,6 +54,18 @@ def change_one_trial(root: Path, study_id: str = "johnson2018") -> str:
     raise SystemExit(f"no msd row of {study_id}")
 
 
+def add_a_trial(root: Path) -> float:
+    """``python -m analysis add`` of the drill's trial that awaited extraction; returns its seconds."""
+    trial = root / "tests" / "fixtures" / "trials" / "awaiting-extracted.yml"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "analysis", "add", str(trial)], capture_output=True, text=True,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"add failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return seconds
+
+
 def _row(step: str, seconds: float, build: dict) -> dict:
     return {"step": step, "seconds": seconds, "executed": len(build["executed"]), "reused": len(build["reused"]),
             "learn": len(build.get("learn_executed", []))}
@@ -71,6 +83,9 @@ def run() -> list[dict]:
         outcome = change_one_trial(root)
         seconds, build = timed_build(root)
         rows.append(_row(f"one-trial rebuild ({outcome})", seconds, build))
+        added = add_a_trial(root)
+        seconds, build = timed_build(root)
+        rows.append(_row(f"add a trial ({added:.1f} s) + rebuild", added + seconds, build))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     for row in rows:
         row["peak_mb"] = peak
@@ -93,7 +108,8 @@ def table(rows: list[dict]) -> str:
 def write_results(text: str) -> None:
     path = ROOT / "benchmarks" / "RESULTS.md"
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = ("## Book build\n\nCommand: `python benchmarks/build.py --write` (real data, temporary copy).\n"
+    section = ("## Book build\n\nCommand: `python benchmarks/build.py --write` (real data, temporary copy; the added\n"
+               "trial is tests/fixtures/trials/awaiting-extracted.yml, `python -m analysis add`).\n"
                "Goals: no-change rebuild under 10 s; one-trial rebuild under 40% of the clean build.\n"
                "Learn chapters are pinned to the dataset version (they re-run at a release, not at every edit),\n"
                "so a one-trial edit re-executes only the domain chapters containing the trial.\n\n"

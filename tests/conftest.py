@@ -78,3 +78,28 @@ def copy_built(built: Path, target: Path) -> Path:
     incremental, as a maintainer's next build after an edit."""
     shutil.copytree(built, target, symlinks=True)
     return target
+
+
+# ---------------------------------------------------------------------------------------------
+# the maintainer's drill (tests/fixtures/trials)
+
+TRIALS = Path(__file__).parent / "fixtures" / "trials"
+
+
+def awaiting_trial_file(data_dir: Path, target_dir: Path) -> tuple[Path, str]:
+    """The drill's file that extracts a trial awaiting extraction, for a trial of ``data_dir`` that
+    awaits it and whose cells the file fills are empty (so the test does not depend on which trials
+    await data today); returns the file and the trial's id."""
+    import csv
+
+    import yaml
+
+    template = (TRIALS / "awaiting-extracted.yml").read_text(encoding="utf-8")
+    filled = set(yaml.safe_load(template)["studies"][0]) - {"study_id", "outcome_data"}
+    with (data_dir / "studies.csv").open(encoding="utf-8", newline="") as handle:
+        candidates = [r["study_id"] for r in csv.DictReader(handle)
+                      if r["outcome_data"] == "not yet extracted" and not any(r[c] for c in filled)]
+    assert candidates, "no trial awaits extraction with the cells the drill fills empty"
+    path = target_dir / "awaiting-extracted.yml"
+    path.write_text(template.replace("STUDY", candidates[0]), encoding="utf-8")
+    return path, candidates[0]

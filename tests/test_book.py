@@ -7,6 +7,8 @@ re-executed, and "What's new" names the trial and the shift.
 from __future__ import annotations
 
 import html
+import json
+import math
 import os
 import re
 import shutil
@@ -64,8 +66,17 @@ def test_every_domain_page_has_its_forest_plot(book):
         assert figure and (page.parent / figure.group(1)).exists(), domain["id"]
 
 
+def _glued_keys() -> list[str]:
+    """The ``{glue:text}`` keys of the chapter template's Markdown, in page order."""
+    nb = json.loads((ROOT / "chapters" / "_templates" / "domain.ipynb").read_text(encoding="utf-8"))
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return re.findall(r"\{glue:text\}`([^`]+)`", text)
+
+
 def test_glued_numbers_equal_the_results_json(book):
     ds = dataset.load(book / "data")
+    keys = _glued_keys()
+    assert keys
     for domain in ds.domains:
         res = _results(book, domain["id"])
         text = (book / "_build" / "html" / "chapters" / "domains" / f"{domain['id']}.html").read_text(encoding="utf-8")
@@ -73,13 +84,13 @@ def test_glued_numbers_equal_the_results_json(book):
                   re.findall(r'<span class="pasted-text">(.*?)</span>', text, re.S)]
         numbers = res["numbers"]
         p = res["primary"]
+        shown = (lambda v: math.exp(v)) if res["measure"] in ("RR", "OR") else (lambda v: v)
         # the numbers are formatted from the engine's values in the JSON, and the page shows exactly them
-        assert numbers["estimate"] == formatting.text(p["estimate"])
-        assert numbers["ci_low"] == formatting.text(p["ci_low"]) and numbers["ci_high"] == formatting.text(p["ci_high"])
-        assert numbers["k"] == str(p["k"])
-        expected = [numbers[k] for k in ("k", "n_studies", "n_participants", "estimate", "ci_low", "ci_high",
-                                         "pi_low", "pi_high")]
-        assert pasted[:len(expected)] == expected, domain["id"]
+        assert numbers["estimate"] == formatting.text(shown(p["estimate"]))
+        assert numbers["ci_low"] == formatting.text(shown(p["ci_low"]))
+        assert numbers["ci_high"] == formatting.text(shown(p["ci_high"]))
+        assert numbers["n_studies"] == str(res["n_studies"]) == str(p["k"])
+        assert pasted == [html.unescape(numbers[k]) for k in keys], domain["id"]
 
 
 def test_reproduction_of_smit_2022(book):
@@ -161,3 +172,24 @@ def test_summary_of_findings_on_home_page_and_in_json(book):
         page = html.unescape((book / "_build" / "html" / "chapters" / "domains" / f"{row['domain']}.html")
                              .read_text(encoding="utf-8"))
         assert effect in page and row["certainty_label"] in page
+
+
+def test_pages_of_the_earlier_reviews_questions(book):
+    """The earlier reviews, implementation and awaiting pages are built, linked and hold their data."""
+    site = book / "_build" / "html" / "chapters"
+    home = html.unescape((site / "index.html").read_text(encoding="utf-8"))
+    assert 'href="generated/implementation.html"' in home
+    earlier = _results(book, "earlier_reviews")
+    assert {e["review"] for e in earlier} == {"smit2022", "white2020", "lyons2021", "egmose2023", "cooper2024"}
+    page = html.unescape((site / "generated" / "earlier-reviews.html").read_text(encoding="utf-8"))
+    for e in earlier:
+        assert e["label"] in page
+    ds = dataset.load(book / "data")
+    impl = html.unescape((site / "generated" / "implementation.html").read_text(encoding="utf-8"))
+    for finding_id in list(ds.implementation["finding_id"]) + list(ds.experiences["finding_id"]):
+        assert f"[{finding_id}]" in impl, finding_id
+    assert (site / "generated" / "figures" / "cfir-map.png").exists() or \
+        (book / "_build" / "html" / "_images" / "cfir-map.png").exists()
+    awaiting = html.unescape((site / "generated" / "awaiting.html").read_text(encoding="utf-8"))
+    for label in ds.studies.loc[ds.studies["outcome_data"] != "extracted", "label"]:
+        assert label in awaiting, label

@@ -38,6 +38,7 @@ CASES = [
     "domain-id-code", "malformed-yaml",                                            # domains.yml
     "version", "malformed-json",                                                   # datapackage.json
     "grade-bad-level",                                                             # grade.yml
+    "citation-key-missing",                                                        # references.bib
 ]
 
 

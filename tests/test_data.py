@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from analysis import dataset
+from analysis.chapter import analyse_domain
+from analysis.stats import aggregate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "data"
@@ -164,12 +166,12 @@ def test_shipped_schema_has_the_contract_columns():
 
 
 @needs_shipped
-def test_shipped_counts():
+def test_shipped_trials_with_data_are_the_extracted_ones():
     ds = dataset.load(SHIPPED)
-    # Metapsy peer-support database @6c0f322: 28 RCTs, 66 rows (sources/.../SOURCE.md)
-    assert len(ds.raw_outcomes) == 66
-    assert ds.raw_outcomes["study_id"].nunique() == 28
+    # rules of the live data (the Metapsy rows themselves are compared with the vendored snapshot's
+    # import in test_import.py): every extracted trial has rows, every trial with rows is extracted
     assert set(ds.studies.loc[ds.studies["outcome_data"] == "extracted", "study_id"]) == set(ds.raw_outcomes["study_id"])
+    assert ds.raw_outcomes["outcome_id"].is_unique and not ds.raw_outcomes.empty
 
 
 @needs_shipped
@@ -197,3 +199,17 @@ def test_shipped_raw_import_flags_salzer_and_davidson():
     curated = dataset.check(SHIPPED)
     assert not {s for s, _ in _flagged(curated, "warning", ds)} & {"salzer2016", "davidson2004"}
     assert {("davidson2004", "g-sign")} <= _flagged(curated, "note", ds)
+
+
+def test_every_shipped_domain_has_one_effect_per_trial():
+    ds = dataset.load(SHIPPED)
+    for domain in ds.domains:
+        rep = analyse_domain(ds, domain["id"])
+        assert rep.primary.k == rep.rows["study_id"].nunique() == len(rep.trials)
+        several = rep.rows.groupby("study_id").size()
+        for sid in several[several > 1].index:
+            rows = rep.rows[rep.rows["study_id"] == sid]
+            combined = aggregate(rows["yi"], rows["vi"], [sid] * len(rows), rho=0.5)
+            trial = rep.trials.set_index("study_id").loc[sid]
+            assert (trial["yi"], trial["vi"]) == pytest.approx((combined.yi[0], combined.vi[0]))
+            assert any(s["analysis"] == "All rows as independent comparisons" for s in rep.sensitivity)

@@ -21,22 +21,18 @@ from analysis.stats.effects import (
     se_from_ci,
 )
 
+from datasets import PRINTED_DECIMALS, bcg_arms, normand1999_arms
+
 Z975 = norm.ppf(0.975)
 
-# Normand (1999), Stat Med 18:321-359, Table I (length of hospital stay after stroke), as in
-# metafor's dat.normand1999; arm 1 = specialist care. docs: REFERENCE-VALUES.md, R2.
-NORMAND = dict(
-    n1=[155, 31, 75, 18, 8, 57, 34, 110, 60], mean1=[55, 27, 64, 66, 14, 19, 52, 21, 30],
-    sd1=[47, 7, 17, 20, 8, 7, 45, 16, 27],
-    n2=[156, 32, 71, 18, 13, 52, 33, 183, 52], mean2=[75, 29, 119, 137, 18, 18, 41, 31, 23],
-    sd2=[64, 4, 29, 48, 11, 4, 34, 27, 20])
+# Normand (1999) Table I and the BCG trials (Colditz et al. 1994): tests/datasets.py.
+NORMAND = normand1999_arms()
+BCG = bcg_arms()
 
-# Colditz et al. (1994), JAMA 271:698-702, BCG vaccine trials (metafor's dat.bcg).
-# REFERENCE-VALUES.md, R1.
-BCG_TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27])
-BCG_TNEG = np.array([119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886])
-BCG_CPOS = np.array([11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29])
-BCG_CNEG = np.array([128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
+#: metafor's escalc yi/vi, written with 17 significant digits, against the engine's closed forms:
+#: agreement to the rounding of a few floating-point operations (absolute floor for yi near 0).
+METAFOR_ESCALC_REL = 1e-12
+METAFOR_ESCALC_ABS = 1e-15
 
 
 def fixed_effect(yi, vi):
@@ -49,20 +45,24 @@ def fixed_effect(yi, vi):
 
 # --- SMD -------------------------------------------------------------------------------------
 
-def test_normand_hedges_g_large_sample_variance():
-    # REFERENCE-VALUES.md R2: Hedges' g (exact correction, metafor vtype "LS"), studies 1-4,
-    # printed to 4 decimals, so compare the rounded values exactly.
+def test_normand1999_stroke_hedges_g_large_sample_variance():
+    # tests/reference/REFERENCE-VALUES.md R2: Hedges' g (exact correction, metafor vtype "LS"),
+    # studies 1-4, printed to 4 decimals, so compare the rounded values exactly.
     es = escalc("SMD", **NORMAND)
-    np.testing.assert_array_equal(np.round(es.yi[:4], 4), [-0.3552, -0.3479, -2.3176, -1.8880])
-    np.testing.assert_array_equal(np.round(es.vi[:4], 4), [0.0131, 0.0645, 0.0458, 0.1606])
+    np.testing.assert_array_equal(np.round(es.yi[:4], PRINTED_DECIMALS),
+                                  [-0.3552, -0.3479, -2.3176, -1.8880])
+    np.testing.assert_array_equal(np.round(es.vi[:4], PRINTED_DECIMALS),
+                                  [0.0131, 0.0645, 0.0458, 0.1606])
 
 
-def test_normand_revman5_variance():
-    # REFERENCE-VALUES.md R2: "The RevMan 5 variance gives 0.0131, 0.0645, 0.0463, 0.1667".
-    # RevMan's approximate J = 1 - 3/(4N - 9) agrees with the exact J to 4 decimals here.
+def test_normand1999_stroke_revman5_variance():
+    # tests/reference/REFERENCE-VALUES.md R2: "The RevMan 5 variance gives 0.0131, 0.0645, 0.0463,
+    # 0.1667". RevMan's approximate J = 1 - 3/(4N - 9) agrees with the exact J to 4 decimals here.
     es = escalc("SMD", vtype="revman5", **NORMAND)
-    np.testing.assert_array_equal(np.round(es.vi[:4], 4), [0.0131, 0.0645, 0.0463, 0.1667])
-    np.testing.assert_array_equal(np.round(es.yi[:4], 4), [-0.3552, -0.3479, -2.3176, -1.8880])
+    np.testing.assert_array_equal(np.round(es.vi[:4], PRINTED_DECIMALS),
+                                  [0.0131, 0.0645, 0.0463, 0.1667])
+    np.testing.assert_array_equal(np.round(es.yi[:4], PRINTED_DECIMALS),
+                                  [-0.3552, -0.3479, -2.3176, -1.8880])
 
 
 def test_hedges_correction_exact_values():
@@ -108,12 +108,12 @@ def test_g_unbiased_and_ub_variance_unbiased_by_simulation():
 
 # --- MD --------------------------------------------------------------------------------------
 
-def test_normand_md_pooled_sd_fixed_effect():
-    # REFERENCE-VALUES.md R2: mean difference with a pooled SD in both arms (metafor vtype "HO"),
-    # fixed effect -3.4939 [-5.0265, -1.9613].
+def test_normand1999_stroke_md_pooled_sd_fixed_effect():
+    # tests/reference/REFERENCE-VALUES.md R2: mean difference with a pooled SD in both arms
+    # (metafor vtype "HO"), fixed effect -3.4939 [-5.0265, -1.9613].
     es = escalc("MD", vtype="HO", **NORMAND)
     est, low, high, _ = fixed_effect(es.yi, es.vi)
-    assert np.round([est, low, high], 4).tolist() == [-3.4939, -5.0265, -1.9613]
+    assert np.round([est, low, high], PRINTED_DECIMALS).tolist() == [-3.4939, -5.0265, -1.9613]
 
 
 def test_md_separate_variances_hand_computed():
@@ -141,15 +141,15 @@ def test_higher_is_better_flips_smd_and_md_only():
 
 # --- binary ----------------------------------------------------------------------------------
 
-def test_bcg_log_risk_ratio_fixed_effect():
-    # REFERENCE-VALUES.md R1: inverse-variance fixed effect of the log RR
-    # -0.4303 [-0.5097, -0.3509], Q = 152.2330; the first cumulative REML value (trial 1 alone) is its log RR, -0.8893.
-    es = escalc("RR", events1=BCG_TPOS, total1=BCG_TPOS + BCG_TNEG,
-                events2=BCG_CPOS, total2=BCG_CPOS + BCG_CNEG)
+def test_colditz1994_bcg_log_risk_ratio_fixed_effect():
+    # tests/reference/REFERENCE-VALUES.md R1: inverse-variance fixed effect of the log RR
+    # -0.4303 [-0.5097, -0.3509], Q = 152.2330; the first cumulative REML value (trial 1 alone)
+    # is its log RR, -0.8893.
+    es = escalc("RR", **BCG)
     est, low, high, q = fixed_effect(es.yi, es.vi)
-    assert np.round([est, low, high], 4).tolist() == [-0.4303, -0.5097, -0.3509]
-    assert round(q, 4) == 152.2330
-    assert round(es.yi[0], 4) == -0.8893
+    assert np.round([est, low, high], PRINTED_DECIMALS).tolist() == [-0.4303, -0.5097, -0.3509]
+    assert round(q, PRINTED_DECIMALS) == 152.2330
+    assert round(es.yi[0], PRINTED_DECIMALS) == -0.8893
     assert es.labels == [str(i) for i in range(1, 14)] and es.excluded == []
 
 
@@ -425,5 +425,6 @@ def test_metafor_escalc_fixtures(data, case):
     assert [e["study"] for e in es.excluded] == \
         [s for s, keep in zip(data["study"], kept) if not keep]
     np.testing.assert_allclose(es.yi, [y for y in case["yi"] if y is not None],
-                               rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(es.vi, [v for v in case["vi"] if v is not None], rtol=1e-12)
+                               rtol=METAFOR_ESCALC_REL, atol=METAFOR_ESCALC_ABS)
+    np.testing.assert_allclose(es.vi, [v for v in case["vi"] if v is not None],
+                               rtol=METAFOR_ESCALC_REL)

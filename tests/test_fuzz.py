@@ -311,6 +311,8 @@ def test_new_trial_without_printed_g_leaves_the_reproduction_alone(tmp_path):
         "citation_key": "newtrial2026", "source": "trial report", "source_row": "table 2"}
     with (target / "studies.csv").open("a", encoding="utf-8", newline="") as f:
         csv.writer(f, lineterminator="\n").writerow([study[c] for c in header])
+    with (target / "references.bib").open("a", encoding="utf-8") as f:
+        f.write("\n@article{newtrial2026,\n  author = {Newtrial, A.},\n  title = {A new trial},\n  year = {2026}\n}\n")
     header, *_ = list(csv.reader((target / "outcomes.csv").open(encoding="utf-8", newline="")))
     outcome = dict.fromkeys(header, "") | {
         "outcome_id": "newtrial2026-bprs", "study_id": "newtrial2026", "arm1": "peer support",

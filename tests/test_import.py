@@ -145,10 +145,14 @@ def test_time_weeks_not_presented_as_weeks(imported):
 
 
 def test_shipped_data_are_the_importer_output(imported):
-    for name in TABLES[1:]:
-        assert (DATA / name).read_bytes() == (imported / name).read_bytes(), name
-    shipped = [r for r in read(DATA / "studies.csv") if r["source"].startswith("metapsy")]
-    assert shipped == read(imported / "studies.csv")
+    """Every row the import of the vendored snapshot makes is in data/, unchanged; rows added by
+    maintainers (other sources) are the rest. A rule, so that adding a trial never breaks it."""
+    for name in TABLES:
+        if name.endswith(".json"):
+            assert json.loads((DATA / name).read_text()) == json.loads((imported / name).read_text()), name
+            continue
+        shipped = [r for r in read(DATA / name) if r["source"].startswith("metapsy")]
+        assert shipped == read(imported / name), name
 
 
 def test_rerun_is_byte_identical_and_keeps_rows_of_others(imported, tmp_path):
@@ -218,7 +222,7 @@ def test_every_difference_from_recorded_g_is_curated(imported):
 
 def test_salzer_sd_curation_is_se_times_sqrt_n():
     outcomes = {o["outcome_id"]: o for o in read(DATA / "outcomes.csv")}
-    sets = [c for c in read(DATA / "curation.csv") if c["action"] == "set"]
+    sets = [c for c in read(DATA / "curation.csv") if c["action"] == "set" and c["field"] in ("sd1", "sd2")]
     assert {(c["outcome_id"], c["field"]) for c in sets} == {
         (oid, f"sd{arm}") for oid in ("salzer2016-ras", "salzer2016-lehman-qol") for arm in "12"}
     for c in sets:
@@ -264,16 +268,18 @@ def test_domains_cover_every_subdomain_with_three_trials():
     for subdomain, study in {(o["subdomain"], o["study_id"]) for o in outcomes}:
         trials[subdomain] += 1
     domains = yaml.safe_load((DATA / "domains.yml").read_text(encoding="utf-8"))
-    by_subdomain = {d["select"]["subdomain"][0] for d in domains if "subdomain" in d["select"]}
-    assert by_subdomain == {s for s, k in trials.items() if k >= 3}
-    assert [d["id"] for d in domains if "category" in d["select"]] == [
-        "personal-recovery", "clinical-recovery", "functional-recovery"]
-    assert all(d["measure"] == "SMD" and d["title"] and d["description"] for d in domains)
+    by_subdomain = {s for d in domains if "subdomain" in d["select"] for s in d["select"]["subdomain"]}
+    # every sub-domain with at least three Metapsy trials has a chapter (maintainers may add more)
+    assert {s for s, k in trials.items() if k >= 3} <= by_subdomain
+    categories = [c for d in domains if "category" in d["select"] for c in d["select"]["category"]]
+    assert {"personal-recovery", "clinical-recovery", "functional-recovery"} <= set(categories)
+    assert all(d["title"] and d["description"] for d in domains)
 
 
 def test_datapackage_describes_every_table():
     package = json.loads((DATA / "datapackage.json").read_text(encoding="utf-8"))
-    assert package["version"] == "26.1.0"
+    # the version is the last release's (python -m analysis release writes both)
+    assert package["version"] == json.loads((DATA / "release.json").read_text(encoding="utf-8"))["version"]
     assert any("10.5281/zenodo.7687898" in lic["citation"] for lic in package["licenses"])
     resources = {r["name"]: r for r in package["resources"]}
     expected = {"studies": metapsy.STUDY_COLUMNS, "outcomes": metapsy.OUTCOME_COLUMNS,

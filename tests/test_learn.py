@@ -248,15 +248,15 @@ def test_simulation_states_seed_and_replications_and_matches_the_package(execute
 def test_subgroups_chapter(executed, ds):
     g = glue(executed, "05-subgroups")
     cr = chapter.analyse_domain(ds, "clinical-recovery")
-    sg = moderators.subgroup(cr.primary, cr.rows["population"].tolist())
+    sg = moderators.subgroup(cr.primary, cr.trials["population"].tolist())
     assert g["q_b"] == f"{sg.q_between:.2f}" and g["p_b"] == fmt_p(sg.p_between)
     pr = chapter.analyse_domain(ds, "personal-recovery")
-    ex1 = moderators.subgroup(pr.primary, pr.rows["delivery"].fillna("not reported").tolist())
+    ex1 = moderators.subgroup(pr.primary, pr.trials["delivery"].fillna("not reported").tolist())
     assert (g["ex1_q"], g["ex1_df"], g["ex1_p"]) == (f"{ex1.q_between:.2f}", str(ex1.df_between), fmt_p(ex1.p_between))
-    ex2 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"year": cr.rows["year"].to_numpy(float)}, ci="hk")
+    ex2 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"year": cr.trials["year"].to_numpy(float)}, ci="hk")
     row = ex2.coef.set_index("term").loc["year"]
     assert g["ex2_slope"] == fmt(row["estimate"], 4) and g["ex2_p"] == fmt_p(row["p"])
-    ex3 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"population": cr.rows["population"].tolist()})
+    ex3 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"population": cr.trials["population"].tolist()})
     assert g["ex3_r2"] == f"{ex3.r2:.1f}"
 
 
@@ -284,8 +284,8 @@ def test_small_study_chapter(executed, ds):
 
 
 def _first_clear_year(rep) -> str:
-    frame = sensitivity.cumulative(rep.primary, by=rep.rows["year"].tolist())
-    years = sorted(rep.rows["year"])
+    frame = sensitivity.cumulative(rep.primary, by=rep.trials["year"].tolist())
+    years = sorted(rep.trials["year"])
     end_of_year = {year: row for year, (_, row) in zip(years, frame.iterrows())}  # the last step of each year wins
     clear = [year for year, row in end_of_year.items() if row["ci_low"] > 0]
     return str(min(clear)) if clear else "never"
@@ -294,7 +294,7 @@ def _first_clear_year(rep) -> str:
 def _grade(rep, domain_id, **kwargs):
     res = rep.primary
     egger_p = bias.regtest(res).p if res.k >= conventions.MIN_K_SMALL_STUDY else None
-    return grade.assess(domain_id, res, overall_rob=rep.rows["rob_overall"].tolist(),
+    return grade.assess(domain_id, res, overall_rob=rep.trials["rob_overall"].tolist(),
                         participants=rep.n_participants, egger_p=egger_p, **kwargs)
 
 

@@ -1,8 +1,8 @@
 """Subgroup analyses and meta-regression (analysis.stats.moderators).
 
-References: metafor's test-suite values for the BCG trials (docs/REFERENCE-VALUES.md, R1;
-Viechtbauer 2010, J Stat Softw 36(3), section 3.3), metafor 3.8.1 run by hand where stated,
-and identities that hold by algebra (computed by hand in the tests).
+References: metafor's test-suite values for the BCG trials (tests/reference/REFERENCE-VALUES.md
+R1; Viechtbauer 2010, J Stat Softw 36(3), section 3.3), metafor 3.8.1 run by hand where stated,
+and identities that hold by algebra (computed by hand in the tests). Data: tests/datasets.py.
 """
 import json
 import math
@@ -16,17 +16,27 @@ from scipy import special
 
 from analysis.stats import meta, moderators
 
-# BCG vaccine trials (Colditz et al. 1994; REFERENCE-VALUES.md R1): log risk ratios.
-TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27.])
-TNEG = np.array([119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886.])
-CPOS = np.array([11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29.])
-CNEG = np.array([128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825.])
-ABLAT = np.array([44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33.])
-YI = np.log(TPOS / (TPOS + TNEG)) - np.log(CPOS / (CPOS + CNEG))
-VI = 1 / TPOS - 1 / (TPOS + TNEG) + 1 / CPOS - 1 / (CPOS + CNEG)
+from datasets import BCG, PRINTED_4DP, PUBLISHED_REL, bcg_log_rr
+
+# BCG vaccine trials (Colditz et al. 1994; tests/reference/REFERENCE-VALUES.md R1): log risk
+# ratios and absolute latitude.
+YI, VI = bcg_log_rr()
+ABLAT = BCG.ablat.astype(float)
+
+#: The REML score equation y'PPy = tr(P) (Viechtbauer 2005) at the engine's estimate: it holds to
+#: the engine's convergence (Fisher scoring stops on tau2 steps below 1e-12).
+REML_SCORE_REL = 1e-10
+#: metafor 3.8.1 output pasted with 12 significant digits (rounding 5e-12); the margin allows for
+#: the two programs' iterative solutions (both stop on tau2 changes below 1e-12).
+METAFOR_PRINTED_REL = 1e-9
+#: The absolute floor of that comparison, for the fixed-effect fit's tau2 = 0.
+METAFOR_PRINTED_ABS = 1e-12
+#: A closed form (no iteration: the residual Q of the fixed-effect fit) pasted from metafor with 12
+#: significant digits.
+METAFOR_CLOSED_FORM_REL = 1e-10
 
 
-def test_bcg_metaregression_on_latitude():
+def test_colditz1994_bcg_metaregression_on_latitude():
     # R1: rma(yi, vi, mods = ~ I(ablat - 33.46), method = "REML"), metafor's test-suite values
     # printed to 4 decimals (so within half a unit of the 4th decimal). QM = 16.3571 there
     # comes from metafor's default convergence threshold 1e-5 and is checked with the relative
@@ -34,11 +44,11 @@ def test_bcg_metaregression_on_latitude():
     # which is checked tightly below.
     res = moderators.metareg(YI, VI, {"ablat": ABLAT - 33.46}, method="REML", ci="z")
     coef = res.coef.set_index("term")
-    assert coef.loc["intercept", "estimate"] == pytest.approx(-0.7223, abs=5e-5)
-    assert coef.loc["intercept", "se"] == pytest.approx(0.1077, abs=5e-5)
-    assert coef.loc["ablat", "estimate"] == pytest.approx(-0.0291, abs=5e-5)
-    assert coef.loc["ablat", "se"] == pytest.approx(0.0072, abs=5e-5)
-    assert res.qm == pytest.approx(16.3571, rel=1e-4)
+    assert coef.loc["intercept", "estimate"] == pytest.approx(-0.7223, abs=PRINTED_4DP)
+    assert coef.loc["intercept", "se"] == pytest.approx(0.1077, abs=PRINTED_4DP)
+    assert coef.loc["ablat", "estimate"] == pytest.approx(-0.0291, abs=PRINTED_4DP)
+    assert coef.loc["ablat", "se"] == pytest.approx(0.0072, abs=PRINTED_4DP)
+    assert res.qm == pytest.approx(16.3571, rel=PUBLISHED_REL)
     # The printed tau2 = 0.0764 is the loose-threshold value 0.0763547 rounded; the REML
     # maximum is 0.0763480 (rounds to 0.0763), so tau2 is checked against the tight metafor
     # value and against the REML score equation y'PPy = tr(P) (Viechtbauer 2005) below.
@@ -46,10 +56,10 @@ def test_bcg_metaregression_on_latitude():
     w = 1 / (VI + res.tau2)
     WX = X * w[:, None]
     P = np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
-    assert (P @ YI) @ (P @ YI) == pytest.approx(np.trace(P), rel=1e-10)
+    assert (P @ YI) @ (P @ YI) == pytest.approx(np.trace(P), rel=REML_SCORE_REL)
     # metafor 3.8.1, control = list(threshold = 1e-12): QM 16.358232147, tau2 0.0763479639559
-    assert res.qm == pytest.approx(16.358232147, rel=1e-9)
-    assert res.tau2 == pytest.approx(0.0763479639559, rel=1e-9)
+    assert res.qm == pytest.approx(16.358232147, rel=METAFOR_PRINTED_REL)
+    assert res.tau2 == pytest.approx(0.0763479639559, rel=METAFOR_PRINTED_REL)
     assert res.qm_df == 1 and res.qm_df2 is None
     assert res.qe_df == 11
 
@@ -77,13 +87,13 @@ METAFOR_BCG_ABLAT = {
 
 
 @pytest.mark.parametrize("method,ci", list(METAFOR_BCG_ABLAT))
-def test_bcg_metaregression_every_estimator(method, ci):
+def test_colditz1994_bcg_metaregression_every_estimator_matches_metafor(method, ci):
     tau2, b0, b1, se0, se1, qm, r2 = METAFOR_BCG_ABLAT[(method, ci)]
     res = moderators.metareg(YI, VI, {"ablat": ABLAT}, method=method, ci=ci)
     got = [res.tau2, *res.coef["estimate"], *res.coef["se"], res.qm, res.r2]
     want = [tau2, b0, b1, se0, se1, qm, r2]
-    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)  # metafor prints 12 digits
-    assert res.qe == pytest.approx(30.7330900107, rel=1e-10)
+    assert got == pytest.approx(want, rel=METAFOR_PRINTED_REL, abs=METAFOR_PRINTED_ABS)
+    assert res.qe == pytest.approx(30.7330900107, rel=METAFOR_CLOSED_FORM_REL)
 
 
 def test_paule_mandel_equals_empirical_bayes_with_moderators():
@@ -142,6 +152,8 @@ def test_fixed_effect_dummy_regression_reproduces_subgroup_means_by_hand():
 
 
 def test_categorical_moderators_become_treatment_dummies():
+    # a three-level factor for the coding test; not dat.bcg's alloc (BCG.alloc), which differs
+    # in trials 2 and 9
     alloc = ["random", "alternate", "random", "random", "alternate", "alternate", "random",
              "random", "systematic", "systematic", "systematic", "systematic", "systematic"]
     res = moderators.metareg(YI, VI, pd.DataFrame({"alloc": alloc}), method="REML")

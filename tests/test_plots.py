@@ -22,6 +22,8 @@ from matplotlib.text import Text  # noqa: E402
 from analysis import figures
 from analysis.stats import meta, moderators, sensitivity  # noqa: E402
 
+from datasets import bcg_log_rr  # noqa: E402
+
 MINUS = "\u2212"
 Z975 = 1.959963984540054
 FLOW = Path(__file__).resolve().parents[1] / "data" / "sources" / "metapsy-peer-support" / "metadata" / "search_flow.json"
@@ -284,14 +286,10 @@ def test_funnel_contours_and_points(results):
         figures.funnel(res, contours=(95,))
 
 
-# BCG vaccine trials (Colditz 1994; dat.bcg), log risk ratios; expected values printed by
+# BCG vaccine trials (Colditz 1994; tests/datasets.py), log risk ratios; expected values printed by
 # metafor 3.8.1:  dat <- escalc("RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)
 #   b <- baujat(rma(yi, vi, data=dat, method=m, control=list(threshold=1e-12, maxiter=1000)))
 #   sprintf("%.10f", b$x); sprintf("%.10f", b$y)        for m in "REML", "FE"
-BCG = [(4, 119, 11, 128), (6, 300, 29, 274), (3, 228, 11, 209), (62, 13536, 248, 12619),
-       (33, 5036, 47, 5761), (180, 1361, 372, 1079), (8, 2537, 10, 619), (505, 87886, 499, 87892),
-       (29, 7470, 45, 7232), (17, 1699, 65, 1600), (186, 50448, 141, 27197), (5, 2493, 3, 2338),
-       (27, 16886, 29, 17825)]
 METAFOR_BAUJAT = {
     "REML": ([0.0478183405, 1.4934114076, 0.5508753367, 1.5860500735, 0.6777110311, 0.0160055560,
               1.5319030626, 1.6638459497, 0.1625233292, 1.1168477625, 0.4322210972, 1.5922385451,
@@ -308,27 +306,36 @@ METAFOR_BAUJAT = {
 }
 
 
+#: metafor's baujat() printed with 10 decimals (the absolute floor, for coordinates near 0); the
+#: REML refits of each leave-one-out step converge to ~1e-10 relative, so 1e-7 relative.
+METAFOR_BAUJAT_REL = 1e-7
+METAFOR_BAUJAT_ABS = 1e-10
+#: The x coordinates and Q are two sums of the same 13 terms in double precision.
+SAME_SUM_REL = 1e-12
+#: One unit of the 4th decimal of tests/reference/REFERENCE-VALUES.md (a looser check than
+#: rounding to it; test_effects checks the rounding of this Q).
+ONE_UNIT_4DP = 1e-4
+
+
 def bcg(method):
-    a, b, c, d = (np.array(col, dtype=float) for col in zip(*BCG))
-    yi = np.log(a / (a + b)) - np.log(c / (c + d))
-    vi = 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+    yi, vi = bcg_log_rr()
     return meta.rma(yi, vi, method=method, labels=[f"Trial {i + 1}" for i in range(13)], measure="RR")
 
 
 @pytest.mark.parametrize("method", ["REML", "FE"])
-def test_baujat_points_match_metafor(method):
+def test_colditz1994_bcg_baujat_points_match_metafor(method):
     points = figures.baujat_points(bcg(method))
     x, y = METAFOR_BAUJAT[method]
-    # metafor printed 10 decimals; REML refits converge to ~1e-10 relative
-    np.testing.assert_allclose(points["x"], x, rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(points["y"], y, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(points["x"], x, rtol=METAFOR_BAUJAT_REL, atol=METAFOR_BAUJAT_ABS)
+    np.testing.assert_allclose(points["y"], y, rtol=METAFOR_BAUJAT_REL, atol=METAFOR_BAUJAT_ABS)
 
 
-def test_baujat_x_sums_to_q_for_a_common_effect_model():
+def test_colditz1994_bcg_baujat_x_sums_to_q_for_a_common_effect_model():
     # Baujat et al. (2002): for the common-effect model the x coordinates partition Q
     res = bcg("FE")
-    assert figures.baujat_points(res)["x"].sum() == pytest.approx(res.q, rel=1e-12)
-    assert res.q == pytest.approx(152.2330, abs=1e-4)   # REFERENCE-VALUES.md R1
+    assert figures.baujat_points(res)["x"].sum() == pytest.approx(res.q, rel=SAME_SUM_REL)
+    # tests/reference/REFERENCE-VALUES.md R1: fixed effect Q = 152.2330
+    assert res.q == pytest.approx(152.2330, abs=ONE_UNIT_4DP)
 
 
 def test_baujat_plot_labels_the_extreme_studies():

@@ -10,47 +10,28 @@ import pytest
 from analysis.stats.effects import escalc
 from analysis.stats.meta import JSON_KEYS, rma
 
+from datasets import (
+    BCG,
+    NORMAND1999,
+    NORMAND1999_TABLE3,
+    PRINTED_DECIMALS,
+    PUBLISHED_REL,
+    bcg_arms,
+    csv_text,
+    normand1999_arms,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 
-# Colditz et al. (1994) BCG trials (metafor dat.bcg); REFERENCE-VALUES.md R1.
-BCG = """study,events1,total1,events2,total2
-1,4,123,11,139
-2,6,306,29,303
-3,3,231,11,220
-4,62,13598,248,12867
-5,33,5069,47,5808
-6,180,1541,372,1451
-7,8,2545,10,629
-8,505,88391,499,88391
-9,29,7499,45,7277
-10,17,1716,65,1665
-11,186,50634,141,27338
-12,5,2498,3,2341
-13,27,16913,29,17854
-"""
-
-# Normand (1999) Table I (metafor dat.normand1999); REFERENCE-VALUES.md R2.
-NORMAND = """study,n1,mean1,sd1,n2,mean2,sd2
-Edinburgh,155,55,47,156,75,64
-Orpington-Mild,31,27,7,32,29,4
-Orpington-Moderate,75,64,17,71,119,29
-Orpington-Severe,18,66,20,18,137,48
-Montreal-Home,8,14,8,13,18,11
-Montreal-Transfer,57,19,7,52,18,4
-Newcastle,34,52,45,33,41,34
-Umea,110,21,16,183,31,27
-Uppsala,60,30,27,52,23,20
-"""
-
-# Normand (1999) Table III, risk differences in percentage points; REFERENCE-VALUES.md R5.
-NORMAND_RD = """study,yi,vi
-1,2.8026,17.7575
-2,0.0000,37.5657
-3,1.9711,8.1323
-4,1.7961,10.8998
-5,3.5334,8.0114
-6,4.4031,6.1320
-"""
+# The published data sets of tests/datasets.py as the CSV files the command reads.
+# Colditz et al. (1994) BCG trials; tests/reference/REFERENCE-VALUES.md R1.
+BCG_CSV = csv_text({"study": BCG.labels, **bcg_arms()})
+# Normand (1999) Table I; tests/reference/REFERENCE-VALUES.md R2.
+NORMAND_CSV = csv_text({"study": NORMAND1999.labels, **normand1999_arms()})
+# Normand (1999) Table III, risk differences in percentage points, written with the 4 decimals
+# they are printed with; tests/reference/REFERENCE-VALUES.md R5.
+NORMAND_RD_CSV = csv_text({"study": NORMAND1999_TABLE3.labels, "yi": NORMAND1999_TABLE3.yi,
+                           "vi": NORMAND1999_TABLE3.vi}, decimals=PRINTED_DECIMALS)
 
 
 def run(tmp_path, content, *options, name="studies.csv", raw=None):
@@ -73,14 +54,14 @@ def run_json(tmp_path, content, *options):
 
 # --- good input ------------------------------------------------------------------------------
 
-def test_bcg_dersimonian_laird_json(tmp_path):
-    # REFERENCE-VALUES.md R1: DL -0.7141 [-1.0644, -0.3638], tau2 = 0.3088, I2 = 92.1173,
+def test_colditz1994_bcg_dersimonian_laird_json(tmp_path):
+    # tests/reference/REFERENCE-VALUES.md R1: DL -0.7141 [-1.0644, -0.3638], tau2 = 0.3088, I2 = 92.1173,
     # z = -3.9952; Q-profile tau2 CI [0.1197, 1.1115]
-    out = run_json(tmp_path, BCG, "--measure", "RR", "--method", "DL")
+    out = run_json(tmp_path, BCG_CSV, "--measure", "RR", "--method", "DL")
     assert set(out) == set(JSON_KEYS) | {"exp"}
     got = [out[key] for key in ("estimate", "ci_low", "ci_high", "tau2", "i2_q", "statistic",
                                 "tau2_ci_low", "tau2_ci_high")]
-    assert np.round(got, 4).tolist() == [-0.7141, -1.0644, -0.3638, 0.3088, 92.1173, -3.9952,
+    assert np.round(got, PRINTED_DECIMALS).tolist() == [-0.7141, -1.0644, -0.3638, 0.3088, 92.1173, -3.9952,
                                          0.1197, 1.1115]
     assert out["exp"]["estimate"] == pytest.approx(np.exp(out["estimate"]), rel=1e-12)
     assert [s["study"] for s in out["studies"]] == [str(i) for i in range(1, 14)]
@@ -88,39 +69,40 @@ def test_bcg_dersimonian_laird_json(tmp_path):
 
 
 @pytest.mark.parametrize("measure, method, expected", [
-    # REFERENCE-VALUES.md R1: Mantel-Haenszel RR and OR, Peto OR
+    # tests/reference/REFERENCE-VALUES.md R1: Mantel-Haenszel RR and OR, Peto OR
     ("RR", "MH", [-0.4537, -0.5308, -0.3766]),
     ("OR", "MH", [-0.4734, -0.5538, -0.3930]),
     ("OR", "PETO", [-0.4744, -0.5541, -0.3948]),
 ])
-def test_bcg_table_methods(tmp_path, measure, method, expected):
-    out = run_json(tmp_path, BCG, "--measure", measure, "--method", method)
-    assert np.round([out["estimate"], out["ci_low"], out["ci_high"]], 4).tolist() == expected
+def test_colditz1994_bcg_table_methods(tmp_path, measure, method, expected):
+    out = run_json(tmp_path, BCG_CSV, "--measure", measure, "--method", method)
+    assert np.round([out["estimate"], out["ci_low"], out["ci_high"]], PRINTED_DECIMALS).tolist() \
+        == expected
 
 
-def test_normand_mean_difference_pooled_sd(tmp_path):
-    # REFERENCE-VALUES.md R2: MD with a pooled SD: fixed -3.4939 [-5.0265, -1.9613];
+def test_normand1999_stroke_mean_difference_pooled_sd(tmp_path):
+    # tests/reference/REFERENCE-VALUES.md R2: MD with a pooled SD: fixed -3.4939 [-5.0265, -1.9613];
     # DL -14.0972 [-24.4454, -3.7490], tau2 218.7216
-    fixed = run_json(tmp_path, NORMAND, "--measure", "MD", "--method", "FE", "--vtype", "HO")
-    assert np.round([fixed["estimate"], fixed["ci_low"], fixed["ci_high"]], 4).tolist() == \
+    fixed = run_json(tmp_path, NORMAND_CSV, "--measure", "MD", "--method", "FE", "--vtype", "HO")
+    assert np.round([fixed["estimate"], fixed["ci_low"], fixed["ci_high"]], PRINTED_DECIMALS).tolist() == \
         [-3.4939, -5.0265, -1.9613]
-    dl = run_json(tmp_path, NORMAND, "--measure", "MD", "--method", "DL", "--vtype", "HO")
-    assert np.round([dl["estimate"], dl["ci_low"], dl["ci_high"], dl["tau2"]], 4).tolist() == \
+    dl = run_json(tmp_path, NORMAND_CSV, "--measure", "MD", "--method", "DL", "--vtype", "HO")
+    assert np.round([dl["estimate"], dl["ci_low"], dl["ci_high"], dl["tau2"]], PRINTED_DECIMALS).tolist() == \
         [-14.0972, -24.4454, -3.7490, 218.7216]
 
 
-def test_preset_sets_vtype_and_pooling_and_options_override_it(tmp_path):
-    # revman5 preset: DL, z CI, PI with t(k-2), RevMan 5 SMD variance (REFERENCE-VALUES.md R2
-    # gives the first four: 0.0131, 0.0645, 0.0463, 0.1667)
-    out = run_json(tmp_path, NORMAND, "--measure", "SMD", "--preset", "revman5")
+def test_normand1999_revman5_preset_sets_vtype_and_pooling_and_options_override_it(tmp_path):
+    # revman5 preset: DL, z CI, PI with t(k-2), RevMan 5 SMD variance
+    # (tests/reference/REFERENCE-VALUES.md R2 gives the first four: 0.0131, 0.0645, 0.0463, 0.1667)
+    out = run_json(tmp_path, NORMAND_CSV, "--measure", "SMD", "--preset", "revman5")
     assert out["method"] == "DL" and out["ci_method"] == "z"
-    assert np.round([s["vi"] for s in out["studies"][:4]], 4).tolist() == \
+    assert np.round([s["vi"] for s in out["studies"][:4]], PRINTED_DECIMALS).tolist() == \
         [0.0131, 0.0645, 0.0463, 0.1667]
-    override = run_json(tmp_path, NORMAND, "--measure", "SMD", "--preset", "revman5",
+    override = run_json(tmp_path, NORMAND_CSV, "--measure", "SMD", "--preset", "revman5",
                         "--method", "REML", "--ci", "hk")
     assert override["method"] == "REML" and override["ci_method"] == "hk"
     # the CLI equals the library called directly
-    table = np.genfromtxt(NORMAND.splitlines(), delimiter=",", names=True, dtype=None,
+    table = np.genfromtxt(NORMAND_CSV.splitlines(), delimiter=",", names=True, dtype=None,
                           encoding="utf-8")
     es = escalc("SMD", vtype="revman5", labels=list(table["study"]),
                 **{c: table[c] for c in ("n1", "mean1", "sd1", "n2", "mean2", "sd2")})
@@ -129,14 +111,14 @@ def test_preset_sets_vtype_and_pooling_and_options_override_it(tmp_path):
     assert override == json.loads(json.dumps(direct))
 
 
-def test_precomputed_effects_boundary_tau2_zero(tmp_path):
-    # REFERENCE-VALUES.md R5: fixed = DL = REML = 2.9444 [0.3831, 5.5058], tau2 = 0. metafor
+def test_normand1999_table3_precomputed_effects_boundary_tau2_zero(tmp_path):
+    # tests/reference/REFERENCE-VALUES.md R5: fixed = DL = REML = 2.9444 [0.3831, 5.5058], tau2 = 0. metafor
     # computed these from unrounded yi/vi; from the 4-decimal inputs the upper limit is
     # 5.505748, so compare with the relative tolerance of 1e-4 the reference prescribes.
     for method in ("FE", "DL", "REML"):
-        out = run_json(tmp_path, NORMAND_RD, "--measure", "GEN", "--method", method)
+        out = run_json(tmp_path, NORMAND_RD_CSV, "--measure", "GEN", "--method", method)
         np.testing.assert_allclose([out["estimate"], out["ci_low"], out["ci_high"]],
-                                   [2.9444, 0.3831, 5.5058], rtol=1e-4)
+                                   [2.9444, 0.3831, 5.5058], rtol=PUBLISHED_REL)
         assert out["tau2"] == 0
 
 
@@ -154,7 +136,7 @@ def test_ratio_with_confidence_interval_and_sei(tmp_path):
 
 
 def test_summary_output_and_double_zero_note(tmp_path):
-    content = BCG + "14,0,40,0,38\n"
+    content = BCG_CSV + "14,0,40,0,38\n"
     proc = run(tmp_path, content, "--measure", "RR", "--method", "REML")
     assert proc.returncode == 0
     assert "k = 13" in proc.stdout
@@ -172,23 +154,23 @@ def test_blank_lines_and_extra_columns_are_ignored(tmp_path):
 
 BAD = [
     # (name, content, options, expected substring incl. line and column)
-    ("non-numeric", NORMAND.replace("31,27,7", "31,27a,7"), ("--measure", "SMD"),
+    ("non-numeric", NORMAND_CSV.replace("31,27,7", "31,27a,7"), ("--measure", "SMD"),
      "line 3, column mean1: value '27a': not a number"),
     ("decimal comma", 'study,yi,sei\na,"0,5",0.1\n', ("--measure", "GEN"),
      "line 2, column yi: value '0,5': not a number"),
-    ("missing column", NORMAND.replace(",sd2", ",sd_2"), ("--measure", "MD"),
+    ("missing column", NORMAND_CSV.replace(",sd2", ",sd_2"), ("--measure", "MD"),
      "line 1, column sd2: value '': required column is missing"),
-    ("missing value", NORMAND.replace("75,64,17", "75,,17"), ("--measure", "SMD"),
+    ("missing value", NORMAND_CSV.replace("75,64,17", "75,,17"), ("--measure", "SMD"),
      "line 4, column mean1: value '': missing value"),
-    ("n below 2", NORMAND.replace("8,14,8", "1,14,8"), ("--measure", "SMD"),
+    ("n below 2", NORMAND_CSV.replace("8,14,8", "1,14,8"), ("--measure", "SMD"),
      "line 6, column n1: value '1': sample size must be at least 2"),
-    ("zero sd", NORMAND.replace("52,23,20", "52,23,0"), ("--measure", "MD"),
+    ("zero sd", NORMAND_CSV.replace("52,23,20", "52,23,0"), ("--measure", "MD"),
      "line 10, column sd2: value '0': standard deviation must be > 0"),
-    ("events exceed total", BCG.replace("3,231,11,220", "3,231,221,220"), ("--measure", "OR"),
+    ("events exceed total", BCG_CSV.replace("3,231,11,220", "3,231,221,220"), ("--measure", "OR"),
      "line 4, column events2: value '221': events must not exceed total"),
-    ("wrong measure", BCG, ("--measure", "SMD"),
+    ("wrong measure", BCG_CSV, ("--measure", "SMD"),
      "line 1, column n1: value '': required column is missing"),
-    ("ragged row", NORMAND.replace("Newcastle,34,52,45,33,41,34", "Newcastle,34,52,45,33"),
+    ("ragged row", NORMAND_CSV.replace("Newcastle,34,52,45,33,41,34", "Newcastle,34,52,45,33"),
      ("--measure", "SMD"), "line 8, column mean2: value '': row has 5 cells but the header has 7"),
     ("header only", "study,yi,vi\n", ("--measure", "GEN"),
      "line 2, column study: value '': no data rows"),
@@ -221,14 +203,14 @@ def test_bad_input_is_one_located_line(tmp_path, name, content, options, expecte
 
 @pytest.mark.parametrize("content, options, expected", [
     (None, ("--measure", "GEN"), "file not found"),
-    (BCG, ("--measure", "RR", "--method", "PETO"), "--method PETO needs --measure OR"),
-    (NORMAND, ("--measure", "SMD", "--method", "MH"), "--method MH needs --measure OR or RR or RD"),
-    (BCG, ("--measure", "OR", "--method", "MH", "--ci", "hk"), "do not apply to --method MH"),
-    (BCG, ("--measure", "OR", "--vtype", "HO"), "--vtype applies to SMD and MD"),
-    (NORMAND, ("--measure", "SMD", "--vtype", "HO"), "vtype for SMD must be one of"),
+    (BCG_CSV, ("--measure", "RR", "--method", "PETO"), "--method PETO needs --measure OR"),
+    (NORMAND_CSV, ("--measure", "SMD", "--method", "MH"), "--method MH needs --measure OR or RR or RD"),
+    (BCG_CSV, ("--measure", "OR", "--method", "MH", "--ci", "hk"), "do not apply to --method MH"),
+    (BCG_CSV, ("--measure", "OR", "--vtype", "HO"), "--vtype applies to SMD and MD"),
+    (NORMAND_CSV, ("--measure", "SMD", "--vtype", "HO"), "vtype for SMD must be one of"),
     ("study,events1,total1,events2,total2\na,0,10,0,10\n", ("--measure", "OR"),
      "no study left to pool"),
-    (NORMAND, ("--measure", "SMD", "--level", "100"), "--level must lie strictly between"),
+    (NORMAND_CSV, ("--measure", "SMD", "--level", "100"), "--level must lie strictly between"),
 ])
 def test_bad_options_and_files(tmp_path, content, options, expected):
     proc = run(tmp_path, content, *options)
@@ -244,6 +226,6 @@ def test_not_utf8(tmp_path):
 
 def test_usage_errors(tmp_path):
     for options in (("--measure", "HR"), ("--method", "REML"), ("--measure", "SMD", "--bogus")):
-        proc = run(tmp_path, NORMAND, *options)
+        proc = run(tmp_path, NORMAND_CSV, *options)
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr

@@ -1,8 +1,8 @@
 """Sensitivity analyses (analysis.stats.sensitivity).
 
-References: metafor's test-suite values for the BCG trials (docs/REFERENCE-VALUES.md, R1),
-metafor 3.8.1 run by hand where stated (``control = list(threshold = 1e-12)``), and
-hand computations.
+References: metafor's test-suite values for the BCG trials (tests/reference/REFERENCE-VALUES.md
+R1), metafor 3.8.1 run by hand where stated (``control = list(threshold = 1e-12)``), and
+hand computations. Data: tests/datasets.py.
 """
 import math
 
@@ -14,29 +14,34 @@ from scipy import special
 
 from analysis.stats import meta, sensitivity
 
-# BCG vaccine trials (Colditz et al. 1994; REFERENCE-VALUES.md R1): log risk ratios.
-TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27.])
-TNEG = np.array([119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886.])
-CPOS = np.array([11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29.])
-CNEG = np.array([128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825.])
-YEAR = np.array([1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976])
-YI = np.log(TPOS / (TPOS + TNEG)) - np.log(CPOS / (CPOS + CNEG))
-VI = 1 / TPOS - 1 / (TPOS + TNEG) + 1 / CPOS - 1 / (CPOS + CNEG)
+from datasets import BCG, PRINTED_4DP, bcg_log_rr
+
+# BCG vaccine trials (Colditz et al. 1994; tests/reference/REFERENCE-VALUES.md R1): log risk
+# ratios and publication years.
+YI, VI = bcg_log_rr()
+YEAR = BCG.year
 LABELS = [f"trial {i}" for i in range(1, 14)]
 TIGHT = {"threshold": 1e-14}
+
+#: metafor 3.8.1 influence() output pasted with (at least) 10 significant digits.
+METAFOR_10_DIGITS_REL = 1e-9
+#: metafor 3.8.1 aggregate() output pasted with 13-14 decimals, which is a rounding below 1e-12
+#: relative for these values (a closed form: no iteration).
+METAFOR_AGGREGATE_REL = 1e-12
 
 
 def bcg(**kw):
     return meta.rma(YI, VI, labels=LABELS, control=TIGHT, **kw)
 
 
-def test_leave_one_out_bcg_trial_1():
-    # R1: REML without trial 1: -0.7071 [-1.0794, -0.3348], tau2 0.3362 (4 decimals)
+def test_colditz1994_bcg_leave_one_out_trial_1():
+    # tests/reference/REFERENCE-VALUES.md R1: REML without trial 1: -0.7071 [-1.0794, -0.3348],
+    # tau2 0.3362 (4 decimals)
     frame = sensitivity.leave_one_out(bcg())
     row = frame.iloc[0]
     assert row.study == "trial 1"
     assert [row.estimate, row.ci_low, row.ci_high, row.tau2] == pytest.approx(
-        [-0.7071, -1.0794, -0.3348, 0.3362], abs=5e-5)
+        [-0.7071, -1.0794, -0.3348, 0.3362], abs=PRINTED_4DP)
     assert list(frame.columns) == ["study", "estimate", "se", "statistic", "p", "ci_low", "ci_high",
                                    "q", "q_df", "q_p", "tau2", "i2_q", "i2_tau2", "h2"]
 
@@ -54,12 +59,13 @@ def test_leave_one_out_is_the_refit_without_that_study(ci):
                               ref.i2_q, ref.q], rel=1e-12)
 
 
-def test_cumulative_by_year_bcg():
-    # R1: cumulative REML by year (ties in data order): first five values and the last
+def test_colditz1994_bcg_cumulative_by_year():
+    # tests/reference/REFERENCE-VALUES.md R1: cumulative REML by year (ties in data order): first
+    # five values and the last
     frame = sensitivity.cumulative(bcg(), by=YEAR)
     assert frame["estimate"].iloc[:5].to_numpy() == pytest.approx(
-        [-0.8893, -1.3250, -0.9721, -1.0011, -1.1014], abs=5e-5)
-    assert frame["estimate"].iloc[-1] == pytest.approx(-0.7145, abs=5e-5)
+        [-0.8893, -1.3250, -0.9721, -1.0011, -1.1014], abs=PRINTED_4DP)
+    assert frame["estimate"].iloc[-1] == pytest.approx(-0.7145, abs=PRINTED_4DP)
     # 1973 is shared by trials 5 and 7: data order keeps trial 5 first
     assert frame["study"].tolist()[7:9] == ["trial 5", "trial 7"]
     assert frame["k"].tolist() == list(range(1, 14))
@@ -110,11 +116,11 @@ INFLUENCE_COLUMNS = ["rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "q_del
 
 
 @pytest.mark.parametrize("ci", ["z", "hk"])
-def test_influence_matches_metafor(ci):
+def test_colditz1994_bcg_influence_matches_metafor(ci):
     frame = sensitivity.influence(bcg(ci=ci))
     for i, expected in METAFOR_INFLUENCE[ci].items():
-        # metafor printed 10 significant digits
-        assert frame.loc[i, INFLUENCE_COLUMNS].to_numpy(float) == pytest.approx(expected, rel=1e-9)
+        assert frame.loc[i, INFLUENCE_COLUMNS].to_numpy(float) == pytest.approx(
+            expected, rel=METAFOR_10_DIGITS_REL)
     assert not frame["influential"].any()
 
 
@@ -152,15 +158,15 @@ def test_outliers_bcg_by_hand():
     assert sensitivity.outliers(parent) == expected == ["trial 4", "trial 8"]
 
 
-def test_aggregate_matches_metafor_cs():
+def test_colditz1994_bcg_aggregate_matches_metafor_cs():
     # metafor 3.8.1: aggregate(escalc(yi, vi), cluster = cl, rho = 0.5), struct = "CS"
     cluster = [1, 1, 2, 3, 3, 3, 4, 5, 6, 7, 7, 8, 9]
     es = sensitivity.aggregate(YI, VI, cluster, rho=0.5)
     assert es.labels == [str(c) for c in range(1, 10)]
     assert es.yi[[0, 2, 6]] == pytest.approx([-1.4071825653102, -0.9069232026520, -0.2901004050007],
-                                             rel=1e-12)
+                                             rel=METAFOR_AGGREGATE_REL)
     assert es.vi[[0, 2, 6]] == pytest.approx([0.17698487621178, 0.00657970323512, 0.01228615367179],
-                                             rel=1e-12)
+                                             rel=METAFOR_AGGREGATE_REL)
     assert es.yi[1] == YI[2] and es.vi[1] == VI[2]  # a single effect is kept as it is
 
 

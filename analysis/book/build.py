@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from analysis.book import pages
 from analysis.book.fingerprint import (
     chapter_code_fingerprint,
     code_fingerprint,
+    data_fingerprint,
     domain_fingerprint,
     notebook_fingerprint,
     sha,
@@ -69,6 +71,7 @@ class BuildReport:
     learn_reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     book_built: bool = False
+    data_fingerprint: str | None = None   # of the data the results were computed from
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +81,7 @@ class BuildReport:
             "learn_reused": self.learn_reused,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "book_built": self.book_built,
+            "data_fingerprint": self.data_fingerprint,
         }
 
 
@@ -128,6 +132,7 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
     prepend = substitutions.pop("@PREPEND@", None)
     if prepend is not None and nb.cells:
         nb.cells.insert(1, nbformat.v4.new_markdown_cell(prepend, id="dataset-version"))
+    nb.cells = drop_undrawn_figures(nb.cells)
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.metadata["tags"] = [*cell.metadata["tags"], "remove-cell"]
@@ -138,12 +143,37 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
     return time.perf_counter() - start
 
 
+_GLUE_FIGURE = re.compile(r"\{glue:figure\}\s+(\S+)")
+
+
+def drop_undrawn_figures(cells: list) -> list:
+    """The cells without the figure directives whose figure the chapter did not draw.
+
+    A chapter draws a figure only where it applies (a domain of one or two trials has no
+    leave-one-out or funnel plot; the page says why); a ``{glue:figure} KEY`` directive whose
+    ``KEY`` no cell glued would fail the strict book build, so its Markdown cell is dropped. Every
+    other glue reference stays, so that a missing number still fails the build.
+    """
+    glued = {output.get("metadata", {}).get("scrapbook", {}).get("name")
+             for cell in cells if cell.cell_type == "code" for output in cell.get("outputs", [])}
+    kept = []
+    for cell in cells:
+        keys = _GLUE_FIGURE.findall(cell.source) if cell.cell_type == "markdown" else []
+        if keys and not all(key in glued for key in keys):
+            continue
+        kept.append(cell)
+    return kept
+
+
 class Builder:
     """One build of the book rooted at ``root``."""
 
     def __init__(self, root: Path, data_dir: Path, jobs: int, force: bool = False,
-                 run_book: bool = True, quiet: bool = False):
+                 run_book: bool = True, quiet: bool = False, only: list[str] | None = None):
         self.root = root.resolve()
+        # a preview of some domain chapters: only they (and chapters that were never built) run,
+        # and the book goes to _build/preview, never over the published one
+        self.only = list(only or [])
         self.data_dir = (self.root / data_dir).resolve() if not data_dir.is_absolute() else data_dir
         self.jobs = max(1, jobs)
         self.force = force
@@ -195,9 +225,15 @@ class Builder:
                     "of the dataset.*")
             jobs.append(Job("learn", source.stem, source, self.root / LEARN_OUT / source.name, fp, {},
                             {"@PREPEND@": note}, None))
+        unknown = sorted(set(self.only) - {d["id"] for d in ds.domains})
+        if unknown:
+            raise BuildError(f"--only: unknown domain(s) {', '.join(unknown)} (domains.yml has "
+                             f"{', '.join(d['id'] for d in ds.domains)})")
         for job in jobs:
-            job.stale = (self.force or (job.results is not None and not job.results.exists())
-                         or notebook_fingerprint(job.output) != job.fingerprint)
+            missing = not job.output.exists() or (job.results is not None and not job.results.exists())
+            job.stale = (self.force or missing or notebook_fingerprint(job.output) != job.fingerprint)
+            if self.only and job.name not in self.only and not missing:
+                job.stale = False
         return jobs
 
     def execute(self, jobs: list[Job]) -> None:
@@ -257,8 +293,13 @@ class Builder:
         atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
         reproduction = chapter.reproduce_published(ds, self.data_dir)
         atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
+        earlier = chapter.earlier_reviews(ds, reproduction, self.data_dir)
+        atomic_write(staging / "earlier_reviews.json", json.dumps(earlier, indent=2, sort_keys=True) + "\n")
+        implementation = chapter.implementation_summary(ds)
+        atomic_write(staging / "implementation.json", json.dumps(implementation, indent=2, sort_keys=True) + "\n")
         learn = [job.name for job in plan if job.kind == "learn"]
-        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn)
+        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
+                          earlier_reviews=earlier, implementation=implementation)
         self.report.seconds["pages"] = time.perf_counter() - start
         return staging
 
@@ -276,10 +317,15 @@ class Builder:
         self.report.book_built = True
         return jb_dir / "_build" / "html"
 
+    @property
+    def target(self) -> Path:
+        """Where the book and results are published: ``_build``, or ``_build/preview`` for --only."""
+        return self.root / BUILD_DIR / "preview" if self.only else self.root / BUILD_DIR
+
     def publish(self, html: Path | None, results_staging: Path) -> None:
         """Swap the new book and results in; on any earlier failure this is never reached."""
-        build = self.root / BUILD_DIR
-        build.mkdir(exist_ok=True)
+        build = self.target
+        build.mkdir(parents=True, exist_ok=True)
         if html is not None:
             html_new = build / ".html-new"
             if html_new.exists():
@@ -304,10 +350,11 @@ class Builder:
     def run(self) -> BuildReport:
         total = time.perf_counter()
         ds = self.validate()
+        self.report.data_fingerprint = data_fingerprint(self.data_dir)
         plan = self.plan(ds)
         state_file = self.root / WORK_DIR / "state.json"
         published = self.root / BUILD_DIR / "results"
-        if not any(job.stale for job in plan) and not self.force:
+        if not any(job.stale for job in plan) and not self.force and not self.only:
             book_fp = self.book_fingerprint(plan)
             state = json.loads(state_file.read_text()) if state_file.exists() else {}
             if state.get("book") == book_fp and published.exists() and \
@@ -326,8 +373,11 @@ class Builder:
         self.report.seconds["total"] = time.perf_counter() - total
         atomic_write(staging / "build.json", json.dumps(self.report.to_dict(), indent=2, sort_keys=True) + "\n")
         self.publish(html, staging)
-        atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
-        where = (self.root / BUILD_DIR / "html" / "index.html") if html else None
+        if not self.only:
+            atomic_write(state_file, json.dumps({"book": self.book_fingerprint(plan)}) + "\n")
+        where = (self.target / "html" / "index.html") if html else None
+        if self.only:
+            self.say(f"preview of {', '.join(self.only)}: other chapters as they were built last (not re-run)")
         self.say(f"done in {self.report.seconds['total']:.1f} s: executed {len(self.report.executed)} domain and "
                  f"{len(self.report.learn_executed)} Learn chapters, reused {len(self.report.reused)} and "
                  f"{len(self.report.learn_reused)}" + (f"; open {where}" if where else ""))

@@ -59,3 +59,27 @@ def notebook_fingerprint(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("fingerprint")
+
+
+#: Files of a dataset directory that are bookkeeping, not data: a release rewrites them.
+RELEASE_FILES = {"release.json", "CHANGELOG.md"}
+
+
+def data_fingerprint(data_dir) -> str:
+    """Hash of everything in a dataset directory that results depend on: every file but the release
+    bookkeeping, with ``datapackage.json`` read without its ``version`` and ``updated`` (which a
+    release sets). The build records it with its results; a release refuses results of other data."""
+    data_dir = Path(data_dir)
+    parts: list[bytes] = []
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        name = path.relative_to(data_dir).as_posix()
+        if name in RELEASE_FILES:
+            continue
+        content = path.read_bytes()
+        if name == "datapackage.json":
+            package = json.loads(content)
+            package.pop("version", None)
+            package.pop("updated", None)
+            content = json.dumps(package, sort_keys=True).encode()
+        parts += [name.encode(), content]
+    return sha(*parts)

@@ -23,7 +23,7 @@ def resolve_data_dir(data_dir=None) -> Path:
         return Path(data_dir)
     if os.environ.get("REVIEW_DATA_DIR"):
         return Path(os.environ["REVIEW_DATA_DIR"])
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"   # analysis/chapter/params.py -> repository
 
 
 def domain_spec(ds, domain_id: str) -> dict:
@@ -38,20 +38,25 @@ def domain_slice(ds, domain_id: str) -> bytes:
     """Canonical bytes of everything a domain chapter reads from the dataset.
 
     The outcome rows of the domain with their study characteristics and risk of bias (curated
-    view), the curation decisions touching those studies, the published estimates of the domain,
-    the domain's definition and its reviewed GRADE judgements. A change anywhere else in the data
-    does not touch the chapter.
+    view), the curation decisions touching those studies, the reports of those studies, the
+    published estimates of the domain, the domain's definition and its reviewed GRADE judgements.
+    A change anywhere else in the data does not touch the chapter.
     """
     rows = dataset.domain_rows(ds, domain_id)
     rows = rows.sort_values("outcome_id").reset_index(drop=True)
     studies = sorted(set(rows["study_id"]))
+
+    def part(frame: pd.DataFrame) -> str:
+        # line numbers are left out: a row added elsewhere in a file moves them, not this chapter
+        return frame.drop(columns=["_line"], errors="ignore").to_csv(index=False)
     parts = {
         "domain": domain_spec(ds, domain_id),
-        "rows": rows.to_csv(index=False),
-        "rob": ds.rob[ds.rob["study_id"].isin(studies)].to_csv(index=False),
-        "curation": ds.curation[ds.curation["study_id"].isin(studies)].to_csv(index=False),
-        "published": published_estimates(ds, domain_id).to_csv(index=False),
-        "studies": ds.studies[ds.studies["study_id"].isin(studies)].to_csv(index=False),
+        "rows": part(rows),
+        "rob": part(ds.rob[ds.rob["study_id"].isin(studies)]),
+        "curation": part(ds.curation[ds.curation["study_id"].isin(studies)]),
+        "published": part(published_estimates(ds, domain_id)),
+        "studies": part(ds.studies[ds.studies["study_id"].isin(studies)]),
+        "references": dataset.citation_keys(ds, studies),
         "grade": ds.judgements.get(domain_id),
     }
     return json.dumps(parts, sort_keys=True, default=str).encode()

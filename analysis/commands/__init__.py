@@ -20,7 +20,10 @@ COMMANDS = {
     "ranktest": ("analysis.commands.verbs:ranktest", "rank correlation test for funnel plot asymmetry"),
     "trimfill": ("analysis.commands.verbs:trimfill", "trim-and-fill"),
     "check": ("analysis.commands.check", "validate the dataset in data/ (errors exit non-zero)"),
+    "add": ("analysis.commands.add", "merge one trial (a YAML file) into data/, validated first"),
     "import-metapsy": ("analysis.commands.import_metapsy", "convert a Metapsy-standard database into data/"),
+    "import-characteristics": ("analysis.commands.import_characteristics",
+                               "import the source reviews' extractions (characteristics, findings) into data/"),
     "build": ("analysis.commands.build", "validate, re-run stale chapters and build the book"),
     "release": ("analysis.commands.release", "record the current results as a release (snapshot + changelog)"),
 }

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel notebooks")
     parser.add_argument("--force", action="store_true", help="re-execute every domain chapter")
     parser.add_argument("--no-book", action="store_true", help="stop after results and pages")
+    parser.add_argument("--only", action="append", metavar="DOMAIN",
+                        help="preview: re-run only this domain's chapter (repeatable) and write the book to "
+                             "_build/preview (the published book is left alone)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an internal error")
     args = parser.parse_args(argv)
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     builder = build.Builder(root, Path(args.data), args.jobs, force=args.force, run_book=not args.no_book,
-                      quiet=args.quiet)
+                            quiet=args.quiet, only=args.only)
     try:
         builder.run()
     except build.BuildError as exc:

@@ -1,4 +1,4 @@
-"""``python -m analysis release --version YY.MINOR.PATCH [--data DIR] [--results DIR]``: record the
+"""``python -m analysis release --version YY.MINOR.PATCH [--notes TEXT] [--data DIR] [--results DIR]``: record the
 built results as a release (see :func:`analysis.book.changelog.release`)."""
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, help="new dataset version, YY.MINOR.PATCH")
     parser.add_argument("--data", default="data")
     parser.add_argument("--results", default="_build/results", help="results of a build of this data")
+    parser.add_argument("--notes", help="release notes, shown on What's new and in data/CHANGELOG.md")
     args = parser.parse_args(argv)
     try:
-        history = changelog.release(args.version, args.data, args.results)
+        history = changelog.release(args.version, args.data, args.results, notes=args.notes)
     except changelog.ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

@@ -7,7 +7,7 @@ give the oriented effect of each outcome row of a domain.
 from analysis.dataset.effect_rows import effect_sizes
 from analysis.dataset.issues import SEVERITIES, DataError, Issue
 from analysis.dataset.judgements import load_judgements
-from analysis.dataset.load import Dataset, check, domain_rows, load, quality_notes
+from analysis.dataset.load import Dataset, check, citation_keys, domain_rows, load, quality_notes
 
 __all__ = ["load", "check", "Dataset", "Issue", "DataError", "SEVERITIES", "domain_rows", "effect_sizes",
-           "quality_notes", "load_judgements"]
+           "quality_notes", "load_judgements", "citation_keys"]

@@ -39,6 +39,7 @@ CONTRACT_KEYS = {
     "studies": ["study_id"], "study_reviews": ["study_id", "review_id"], "outcomes": ["outcome_id"],
     "instruments": ["instrument"], "risk_of_bias": ["study_id", "outcome_id"],
     "curation": ["curation_id"], "published_estimates": ["estimate_id"], "reviews": ["review_id"],
+    "study_references": ["study_id", "citation_key"],
 }
 CONTRACT_FOREIGN_KEYS = [
     ("outcomes", ("study_id",), "studies", ("study_id",)),
@@ -48,13 +49,18 @@ CONTRACT_FOREIGN_KEYS = [
     ("curation", ("study_id",), "studies", ("study_id",)),
     ("curation", ("outcome_id",), "outcomes", ("outcome_id",)),
     ("study_reviews", ("study_id",), "studies", ("study_id",)),
+    ("study_references", ("study_id",), "studies", ("study_id",)),
 ]
 REQUIRED_TABLES = ("studies", "outcomes", "instruments")
 #: Tables that may legitimately hold no rows (an empty curation log).
-MAY_BE_EMPTY = {"curation"}
+MAY_BE_EMPTY = {"curation", "study_references"}
 DOMAIN_MEASURES = {"SMD": {"msd", "events", "effect-se"}, "MD": {"msd"},
                    "RR": {"events"}, "OR": {"events"}, "RD": {"events"}, "GEN": {"effect-se"}}
 DOMAIN_KEYS = ("id", "title", "measure", "select", "description")
+#: Optional keys of a domain and their defaults: the time point analysed (post-intervention,
+#: follow-up or any) and whether an SMD domain converts event rows (log OR x sqrt(3)/pi, Chinn 2000).
+DOMAIN_DEFAULTS = {"timepoint": "post", "convert_binary": False}
+DOMAIN_TIMEPOINTS = ("post", "follow-up", "any")
 SELECTORS = ("category", "subdomain")
 SLUG = re.compile(r"[a-z0-9-]+")
 VERSION = re.compile(r"\d{2}\.\d+\.\d+")
@@ -445,7 +451,7 @@ def read_domains(data_dir: Path, label: str) -> tuple[list[dict], list[tuple[int
             issues.append(Issue(file, line, "id", item["id"], "domain-id", f"duplicate of line {seen[item['id']]}"))
             continue
         seen[item["id"]] = line
-        located.append((line, item))
+        located.append((line, {**DOMAIN_DEFAULTS, **item}))
     return [d for _, d in located], located, issues
 
 
@@ -453,9 +459,18 @@ def _domain_problem(item: dict) -> tuple | None:
     for key in DOMAIN_KEYS:
         if key not in item:
             return key, None, "domains", f"domain lacks '{key}'"
-    extra = sorted(set(item) - set(DOMAIN_KEYS))
+    extra = sorted(set(item) - set(DOMAIN_KEYS) - set(DOMAIN_DEFAULTS))
     if extra:
-        return extra[0], None, "domains", "unknown key (expected " + ", ".join(DOMAIN_KEYS) + ")"
+        return extra[0], None, "domains", ("unknown key (expected " + ", ".join(DOMAIN_KEYS) + "; optional "
+                                           + ", ".join(DOMAIN_DEFAULTS) + ")")
+    if item.get("timepoint", "post") not in DOMAIN_TIMEPOINTS:
+        return ("timepoint", str(item["timepoint"]), "domain-timepoint",
+                "timepoint must be one of " + ", ".join(DOMAIN_TIMEPOINTS))
+    if not isinstance(item.get("convert_binary", False), bool):
+        return "convert_binary", str(item["convert_binary"]), "domain-convert-binary", "convert_binary must be true or false"
+    if item.get("convert_binary") and item.get("measure") != "SMD":
+        return ("convert_binary", "true", "domain-convert-binary",
+                "convert_binary applies to SMD domains only (event rows as standardised mean differences)")
     if not isinstance(item["id"], str) or not SLUG.fullmatch(item["id"]):
         return "id", str(item["id"]), "domain-id", "id must be a lowercase slug [a-z0-9-]+"
     if item["measure"] not in DOMAIN_MEASURES:

@@ -6,8 +6,11 @@ accounted for: it is reported as a ``note`` citing the decision. Warnings never 
 """
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ import pandas as pd
 from analysis.dataset.effect_rows import REQUIRED_BY_TYPE, events_as_smd
 from analysis.dataset.issues import Issue
 from analysis.dataset.read import DOMAIN_MEASURES, Table, is_missing
+from analysis.stats.conventions import ROB_DOMAINS
 from analysis.stats.effects import escalc
 
 #: An SD below this fraction of the instrument's scale range is implausible: 95% of a sample
@@ -124,7 +128,16 @@ def check_published(tables: dict[str, Table]) -> list[Issue]:
     return issues
 
 
-def check_domains(located: list[tuple[int, dict]], rows: pd.DataFrame, file: str) -> list[Issue]:
+def check_domains(located: list[tuple[int, dict]], rows: pd.DataFrame, instruments: pd.DataFrame,
+                  file: str) -> list[Issue]:
+    """Every domain selects rows at its time point, and its measure can pool them.
+
+    Errors: a selected name no row has; no row at the domain's time point; rows of a kind the
+    measure cannot pool; event rows in an SMD domain without ``convert_binary: true``; an MD
+    domain over several instruments (a raw difference needs one scale); a ratio or risk-difference
+    domain whose events are good for some rows and harmful for others (the "favours" side of the
+    analysis would change meaning from row to row)."""
+    direction = instruments.drop_duplicates("instrument").set_index("instrument")["higher_is_better"]
     issues = []
     for line, dom in located:
         key, values = next(iter(dom["select"].items()))
@@ -135,11 +148,35 @@ def check_domains(located: list[tuple[int, dict]], rows: pd.DataFrame, file: str
                 issues.append(Issue(file, line, f"select.{key}", value, "domain-select",
                                     f"no outcome row (of the analysed view) has {column} '{value}'"))
         chosen = rows[rows[column].isin(values)]
-        bad = chosen[~chosen["data_type"].isin(DOMAIN_MEASURES[dom["measure"]])]
+        timepoint = dom.get("timepoint", "post")
+        if not chosen.empty and timepoint != "any" and not (chosen["timepoint"] == timepoint).any():
+            issues.append(Issue(file, line, "timepoint", timepoint, "domain-timepoint",
+                                f"no selected row is at time point '{timepoint}' "
+                                f"(the rows are at {', '.join(sorted(set(chosen['timepoint'].dropna())))})"))
+        if timepoint != "any":
+            chosen = chosen[chosen["timepoint"] == timepoint]
+        measure = dom["measure"]
+        bad = chosen[~chosen["data_type"].isin(DOMAIN_MEASURES[measure])]
         for rec in bad.to_dict("records")[:1]:
-            issues.append(Issue(file, line, "measure", dom["measure"], "domain-measure",
+            issues.append(Issue(file, line, "measure", measure, "domain-measure",
                                 f"{len(bad)} selected row(s) have data_type '{rec['data_type']}' "
-                                f"(e.g. {rec['outcome_id']}), not poolable as {dom['measure']}"))
+                                f"(e.g. {rec['outcome_id']}), not poolable as {measure}"))
+        events = chosen[chosen["data_type"] == "events"]
+        if measure == "SMD" and len(events) and not dom.get("convert_binary"):
+            issues.append(Issue(file, line, "convert_binary", "false", "domain-convert-binary",
+                                f"{len(events)} selected row(s) are event data (e.g. {events['outcome_id'].iloc[0]}): "
+                                "pool them as SMD only with 'convert_binary: true' (log odds ratio x sqrt(3)/pi, "
+                                "Chinn 2000), or give them a domain with measure RR, OR or RD"))
+        if measure == "MD" and chosen["instrument"].nunique() > 1:
+            issues.append(Issue(file, line, "measure", measure, "domain-md-instrument",
+                                "a mean difference needs one instrument; the selected rows use "
+                                + ", ".join(sorted(chosen["instrument"].unique())) + " (use SMD)"))
+        if measure in ("RR", "OR", "RD"):
+            signs = set(chosen["instrument"].map(direction).dropna())
+            if len(signs) > 1:
+                issues.append(Issue(file, line, "measure", measure, "domain-direction",
+                                    "the selected event rows mix good and harmful events (instruments.csv "
+                                    "higher_is_better); split them into two domains"))
     return issues
 
 
@@ -257,3 +294,143 @@ def _accounts_for(decision: dict, warning: Issue) -> bool:
         return True
     g_inputs = REQUIRED_BY_TYPE["msd"] + REQUIRED_BY_TYPE["events"] + ("recorded_g",)
     return decision["field"] == warning.column or (warning.rule.startswith("g-") and decision["field"] in g_inputs)
+
+
+# --------------------------------------------------------------------------- checks a maintainer needs
+
+
+#: Two sub-domain names this similar (difflib ratio) are a probable typo of each other.
+NEAR_MISS = 0.8
+
+
+def _note_if_decided(warning: Issue, study_id: str, outcome_id: str | None, applied: list[dict]) -> Issue:
+    """The warning as a note when a curation decision on the same study (and outcome, when the
+    decision names one) accounts for it: a study-level decision without a field, or one on the
+    warning's column (``risk_of_bias.<column>`` for the risk-of-bias table)."""
+    why = []
+    for a in applied:
+        if a["study_id"] != study_id or (a.get("outcome_id") and a.get("outcome_id") != outcome_id):
+            continue
+        field = a.get("field")
+        column = field.split(".", 1)[1] if field and "." in field else field
+        if field is None or column == warning.column:
+            why.append(f"{a['curation_id']} ({a['action']}: {a['reason']})")
+    if not why:
+        return warning
+    return Issue(warning.file, warning.line, warning.column, warning.value, warning.rule,
+                 f"{warning.message}; accounted for by {'; '.join(why)}", "note")
+
+
+def check_selection(located: list[tuple[int, dict]], rows: pd.DataFrame, file: str) -> list[Issue]:
+    """Warnings for outcome rows no domain selects, and for sub-domain names that are near misses of
+    a name a domain selects ("did you mean ...?"): a typo silently drops a trial from a chapter."""
+    selected = {"category": set(), "subdomain": set()}
+    for _, dom in located:
+        key, values = next(iter(dom["select"].items()))
+        selected[key] |= set(values)
+    issues = []
+    for rec in rows.to_dict("records"):
+        sub, cat = rec.get("subdomain"), rec.get("category")
+        if sub in selected["subdomain"]:
+            continue
+        near = difflib.get_close_matches(str(sub), sorted(selected["subdomain"]), n=1, cutoff=NEAR_MISS)
+        if near:
+            issues.append(Issue(file, rec["_line"], "subdomain", _show(sub), "subdomain-near-miss",
+                                f"no domain selects sub-domain '{sub}': did you mean '{near[0]}'?", "warning"))
+        elif cat not in selected["category"]:
+            issues.append(Issue(file, rec["_line"], "subdomain", _show(sub), "domain-unselected",
+                                f"no domain of domains.yml selects this row (sub-domain '{sub}', category "
+                                f"'{cat}'): no chapter shows it", "warning"))
+    return issues
+
+
+def check_rob_coverage(tables: dict[str, Table], applied: list[dict]) -> list[Issue]:
+    """A trial whose outcome data are extracted needs risk-of-bias judgements (warning)."""
+    studies, rob = tables["studies"], tables.get("risk_of_bias")
+    assessed = {r["study_id"] for r in rob.rows} if rob else set()
+    issues = []
+    for row, line in zip(studies.rows, studies.lines):
+        if row.get("outcome_data") == "extracted" and row["study_id"] not in assessed:
+            w = Issue(studies.file, line, "study_id", row["study_id"], "rob-missing",
+                      "an extracted trial without risk-of-bias judgements (risk_of_bias.csv): its results "
+                      "enter no risk-of-bias analysis", "warning")
+            issues.append(_note_if_decided(w, row["study_id"], None, applied))
+    return issues
+
+
+def check_duplicates(tables: dict[str, Table], applied: list[dict]) -> list[Issue]:
+    """A probable second report entered as a new trial (warning): the same first author and year
+    as another study, or a label equal to the label another study has in a review."""
+    studies = tables["studies"]
+    links = tables.get("study_reviews")
+    labels_elsewhere = {}
+    for r in (links.rows if links else []):
+        if r.get("study_id") is not None:
+            labels_elsewhere.setdefault(_folded(r.get("label_in_review")), set()).add(r["study_id"])
+    seen: dict[tuple, tuple[str, int]] = {}
+    issues = []
+    for row, line in zip(studies.rows, studies.lines):
+        sid = row["study_id"]
+        key = (_folded(row.get("first_author")), row.get("year"))
+        if key[0] and key in seen:
+            other, other_line = seen[key]
+            w = Issue(studies.file, line, "first_author", _show(row.get("first_author")), "probable-duplicate",
+                      f"same first author and year as '{other}' (line {other_line}): a second report of that "
+                      "trial? (a study may cite several references)", "warning")
+            issues.append(_note_if_decided(w, sid, None, applied))
+        seen.setdefault(key, (sid, line))
+        others = labels_elsewhere.get(_folded(row.get("label")), set()) - {sid}
+        if others and _folded(row.get("label")):
+            w = Issue(studies.file, line, "label", _show(row.get("label")), "probable-duplicate",
+                      f"a review calls '{sorted(others)[0]}' by this label: the same trial?", "warning")
+            issues.append(_note_if_decided(w, sid, None, applied))
+    return issues
+
+
+def check_rob_algorithm(rob: pd.DataFrame, file: str, applied: list[dict]) -> list[Issue]:
+    """An overall RoB 2 judgement that contradicts the RoB 2 algorithm (Sterne et al. 2019): low
+    only when every domain is low; high whenever a domain is high (warning). With curation, a
+    decision on ``risk_of_bias.overall`` accounts for it (the curated analysis uses its value)."""
+    issues = []
+    for rec in rob.to_dict("records"):
+        domains = [rec.get(d) for d in ROB_DOMAINS]
+        if any(is_missing(d) for d in domains) or is_missing(rec.get("overall")):
+            continue
+        overall = rec["overall"]
+        expected = None
+        if overall == "low" and any(d != "low" for d in domains):
+            expected = "some concerns or high (a domain is not low)"
+        elif "high" in domains and overall != "high":
+            expected = "high (a domain is high)"
+        if expected:
+            w = Issue(file, rec["_line"], "overall", overall, "rob-algorithm",
+                      f"overall '{overall}' contradicts the RoB 2 algorithm: expected {expected}", "warning")
+            outcome = None if is_missing(rec.get("outcome_id")) else rec["outcome_id"]
+            issues.append(_note_if_decided(w, rec["study_id"], outcome, applied))
+    return issues
+
+
+def _folded(text) -> str:
+    return " ".join(str(text).lower().replace(",", " ").split()) if not is_missing(text) else ""
+
+
+_BIB_KEY = re.compile(r"@\s*\w+\s*\{\s*([^,\s]+)\s*,")
+
+
+def bib_keys(path) -> set[str]:
+    """The entry keys of a BibTeX file (``@type{key,``)."""
+    return set(_BIB_KEY.findall(Path(path).read_text(encoding="utf-8"))) if Path(path).exists() else set()
+
+
+def check_citations(tables: dict[str, Table], keys: set[str], bib_file: str) -> list[Issue]:
+    """Every trial's main report (studies.citation_key) and further reports (study_references)
+    are entries of references.bib, so that the book can cite them (error)."""
+    issues = []
+    for name in ("studies", "study_references"):
+        table = tables.get(name)
+        for row, line in zip(table.rows if table else [], table.lines if table else []):
+            key = row.get("citation_key")
+            if key is not None and key not in keys:
+                issues.append(Issue(table.file, line, "citation_key", key, "citation-key",
+                                    f"no entry '{key}' in {bib_file}"))
+    return issues

@@ -12,12 +12,16 @@ from pathlib import Path
 import yaml
 
 from analysis import figures
-from analysis.book import changelog
+from analysis.book import changelog, feed
 from analysis.book.engine_reference import engine_reference_md
-from analysis.book.pages.common import FIGURES, GENERATED, save_figure
+from analysis.book.pages.awaiting import awaiting_md
+from analysis.book.pages.characteristics import characteristics_md
+from analysis.book.pages.common import EXTRA, FIGURES, GENERATED, save_figure
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
+from analysis.book.pages.earlier_reviews import earlier_reviews_md
 from analysis.book.pages.evidence import evidence_map_md
-from analysis.book.pages.home import home_md
+from analysis.book.pages.home import ds_updated, home_md
+from analysis.book.pages.implementation import implementation_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
 from analysis.book.pages.studies import included_studies_md, prisma_counts
@@ -38,9 +42,15 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
             {"caption": "The review", "chapters": [
                 {"file": "chapters/methods"},
                 {"file": "chapters/generated/included-studies"},
+                {"file": "chapters/generated/study-characteristics"},
+                {"file": "chapters/generated/awaiting"},
             ]},
             {"caption": "Results by outcome", "chapters": [
                 {"file": f"chapters/domains/{d['id']}"} for d in domains]},
+            {"caption": "The earlier reviews' questions", "chapters": [
+                {"file": "chapters/generated/earlier-reviews"},
+                {"file": "chapters/generated/implementation"},
+            ]},
             {"caption": "Context and checks", "chapters": [
                 {"file": "chapters/generated/evidence-map"},
                 {"file": "chapters/generated/reproducibility"},
@@ -59,8 +69,14 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
 
 
 def write_pages(ds, domain_results: dict, reproduction: list, root: Path, results_dir: Path,
-                data_dir: Path, learn: list[str] = ()) -> dict:
-    """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes."""
+                data_dir: Path, learn: list[str] = (), earlier_reviews: list | None = None,
+                implementation: dict | None = None) -> dict:
+    """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes.
+
+    ``earlier_reviews`` and ``implementation`` are the results of
+    :func:`analysis.chapter.earlier_reviews` and :func:`analysis.chapter.findings.implementation_summary`
+    (``earlier_reviews.json``, ``implementation.json``); their pages are written from them.
+    """
     root = Path(root)
     gen = root / GENERATED
     fig_dir = root / FIGURES
@@ -78,6 +94,12 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     write_if_changed(gen / "downloads.md", downloads_md(package, data_dir))
     write_if_changed(gen / "curation.md", curation_md(ds))
     write_if_changed(gen / "citation.md", citation_md(ds, package))
+    write_if_changed(gen / "study-characteristics.md", characteristics_md(ds))
+    write_if_changed(gen / "awaiting.md", awaiting_md(ds))
+    write_if_changed(gen / "earlier-reviews.md", earlier_reviews_md(earlier_reviews or [], ds))
+    if implementation is not None:
+        write_if_changed(gen / "implementation.md", implementation_md(implementation))
+        save_figure(figures.cfir_map(implementation["counts"]["by_domain"]), fig_dir / "cfir-map.png")
     write_if_changed(gen / "engine-reference.md", engine_reference_md())
 
     new = changelog.snapshot(ds, domain_results)
@@ -86,6 +108,9 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     history = history_path.read_text(encoding="utf-8") if history_path.exists() else None
     write_if_changed(gen / "whats-new.md", whats_new_md(changes, history))
     (results_dir / "changes.json").write_text(json.dumps(changes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # published at the book's root by Sphinx (html_extra_path in _config.yml)
+    write_if_changed(root / EXTRA / "feed.xml", feed.atom_feed(package.get("title", "Peer support for mental health"),
+                                                              history, changes, ds_updated(ds)))
 
     rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
     rob_frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")

@@ -18,6 +18,8 @@ GENERATED = Path("chapters/generated")
 
 
 FIGURES = GENERATED / "figures"
+#: Files copied to the root of the built book (the Atom feed).
+EXTRA = GENERATED / "extra"
 
 
 def save_figure(fig, path: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.book.pages.common import html_table
-from analysis.chapter.labels import label_of
+from analysis.chapter.labels import is_coded, label_of
 from analysis.chapter.render import md_escape
+from analysis.dataset import citation_keys
 
 
 def included_studies_md(ds, flow: dict | None) -> str:
+    """The included-studies page: characteristics, risk of bias, PRISMA flow, trials awaiting data."""
     st = ds.studies.copy()
     with_data = st[st["outcome_data"] == "extracted"]
     awaiting = st[st["outcome_data"] != "extracted"]
@@ -21,12 +23,17 @@ def included_studies_md(ds, flow: dict | None) -> str:
         "delivery": with_data["delivery"].map(lambda v: label_of(v, "delivery")),
         "comparator": with_data["comparator"].map(lambda v: label_of(v, "comparator")),
         "n": with_data["n_total"],
+        "setting": with_data["setting"].map(lambda v: label_of(v, "setting") if is_coded(v) else "not classified"),
+        "peer role": with_data["peer_role"].map(lambda v: label_of(v, "peer_role") if is_coded(v) else "not classified"),
     }).sort_values(["year", "trial"])
-    cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(with_data["citation_key"]))
+    cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, with_data["study_id"]))
     parts = [
         "# Included studies\n",
         f"{len(with_data)} randomised trials contribute outcome data; {len(awaiting)} further trials included by "
-        "earlier reviews are awaiting data extraction. Click a column header to sort.\n",
+        "earlier reviews are awaiting data extraction. Click a column header to sort. n: participants, from the source "
+        "that ranks first (randomised, then as printed by a review, at baseline, analysed); setting: Høgh Egmose et al. "
+        "(2023); peer role: White et al. (2020). Every value with its source: "
+        "[Study characteristics and their sources](study-characteristics.md).\n",
         "```{raw} html\n" + html_table(table) + "\n```\n",
         f"Trials with outcome data: {cites}.\n",
         "## Risk of bias\n",
@@ -52,7 +59,9 @@ def included_studies_md(ds, flow: dict | None) -> str:
             "format": awaiting["format"].map(lambda v: label_of(v, "format")),
         }).sort_values(["year", "trial"])
         parts.append("```{raw} html\n" + html_table(aw) + "\n```\n")
-        cites = ", ".join(f"{{cite:t}}`{key}`" for key in sorted(awaiting["citation_key"]))
+        parts.append("What is known of each, why its data are missing and what was searched: "
+                     "[Trials awaiting data](awaiting.md).\n")
+        cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, awaiting["study_id"]))
         parts.append(f"Trials awaiting data: {cites}.\n")
     return "\n".join(parts)
 

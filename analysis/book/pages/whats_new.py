@@ -7,10 +7,14 @@ from analysis.chapter.render import md_escape
 
 def whats_new_md(changes: dict, history: str | None) -> str:
     since = changes.get("since")
-    parts = ["# What's new\n"]
+    parts = ["# What's new\n",
+             "Every change to the data since the last release, by kind, and the outcomes whose results moved "
+             "(conclusion changes first). Subscribe to releases and conclusion changes with the "
+             '<a href="../../feed.xml">Atom feed</a>.\n']
     if since:
         parts.append(f"## Changes since release {md_escape(since)}\n")
-        parts.append(changelog.changes_md(changes))
+        # whats-new.md is in chapters/generated/: a chapter's link is relative to it
+        parts.append(changelog.changes_md(changes, link=lambda domain_id: f"../domains/{domain_id}.ipynb"))
     else:
         parts.append("No release snapshot yet: every trial is new.\n")
     if history:
