@@ -176,3 +176,21 @@ def test_feed_lists_releases_and_conclusion_changes():
     assert text.count("<entry>") == 3 and "<updated>2026-12-05T00:00:00Z</updated>" in text
     assert "Conclusion changed: Quality of life" in text and "tag:peer-support-living-review.org,2026:release:26.1.0" in text
     assert feed.releases(history)[0] == {"version": "26.2.0", "date": "2026-12-02", "text": "Notes."}
+
+
+def test_all_rows_with_the_dependence_modelled_are_sensitivity_analyses():
+    from analysis import rma_multilevel
+
+    ds = dataset.load(ROOT / "data")
+    for domain in ds.domains:
+        rep = analyse_domain(ds, domain["id"])
+        by_name = {s["analysis"]: s for s in rep.sensitivity}
+        if len(rep.rows) == len(rep.trials):
+            assert "Three-level model (rows within trials)" not in by_name
+            continue
+        fit = by_name["Three-level model (rows within trials)"]["result"]
+        direct = rma_multilevel(rep.rows["yi"].to_numpy(float), rep.rows["vi"].to_numpy(float),
+                                rep.rows["study_id"].tolist(), test="z" if rep.settings["ci"] == "z" else "t")
+        assert (fit.estimate, fit.ci_low) == pytest.approx((direct.estimate, direct.ci_low), rel=1e-12)
+        robust = by_name["Three-level model, cluster-robust variance (CR2)"]["result"]
+        assert robust.n_clusters == len(rep.trials) and robust.vcov == "CR2"

@@ -37,7 +37,7 @@ from analysis.chapter import render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, is_coded, label_of
 from analysis.chapter.params import domain_spec, published_estimates
 from analysis.dataset.files import atomic_write
-from analysis.stats import absolute, bias, grade, meta, moderators, sensitivity
+from analysis.stats import absolute, bias, grade, meta, moderators, multilevel, sensitivity
 from analysis.stats.bayes import bayes_meta
 from analysis.stats.conventions import MIN_K_SMALL_STUDY, RATIO_MEASURES, ROB_COLUMNS, ROB_DOMAINS, ROB_LEVELS
 from analysis.stats.formatting import text, text_p
@@ -499,6 +499,18 @@ def _sensitivity(rep: DomainReport, ds) -> None:
                          "note": f"{int(combined.sum())} trial(s) with several rows"})
         sens.append({"analysis": "All rows as independent comparisons", "result": rep.all_rows,
                      "note": f"{len(rep.rows)} rows of {len(trials)} trials (ignores the dependence)"})
+        # every row, with the dependence modelled: rows within trials (Konstantopoulos 2011), and
+        # cluster-robust inference on that model (CR2, Pustejovsky & Tipton 2018)
+        three_level = multilevel.rma_multilevel(
+            rep.rows["yi"].to_numpy(float), rep.rows["vi"].to_numpy(float), rep.rows["study_id"].tolist(),
+            method=settings["method"] if settings["method"] in ("REML", "ML") else "REML",
+            test="z" if settings["ci"] == "z" else "t", labels=_row_labels(rep.rows), measure=measure,
+            robust=len(trials) >= 2)
+        sens.append({"analysis": "Three-level model (rows within trials)", "result": three_level,
+                     "note": f"{len(rep.rows)} rows in {len(trials)} trials"})
+        if three_level.robust is not None:
+            sens.append({"analysis": "Three-level model, cluster-robust variance (CR2)", "result": three_level.robust,
+                         "note": f"Satterthwaite df = {text(three_level.robust.df, 1)}"})
     low = trials["rob_overall"].eq("low")
     res = _subset(primary, low)
     sens.append({"analysis": "Low risk of bias only", "result": res,
@@ -527,8 +539,11 @@ def _sensitivity(rep: DomainReport, ds) -> None:
                      "result": _fit(trials, settings, measure, ci="z", pi="z")})
     if rep.is_binary and trials[["events1", "total1", "events2", "total2"]].notna().all().all():
         cells = {c: trials[c].to_numpy(float) for c in ("events1", "total1", "events2", "total2")}
-        sens.append({"analysis": "Mantel-Haenszel (fixed effect)",
-                     "result": meta.rma_mh(**cells, measure=measure, labels=trials["label"].astype(str).tolist())})
+        try:
+            mh = meta.rma_mh(**cells, measure=measure, labels=trials["label"].astype(str).tolist())
+            sens.append({"analysis": "Mantel-Haenszel (fixed effect)", "result": mh})
+        except meta.UndefinedEstimateError as exc:   # e.g. no events in any control arm
+            sens.append({"analysis": "Mantel-Haenszel (fixed effect)", "result": None, "note": f"not estimable: {exc}"})
     order = np.argsort(trials["year"].to_numpy(), kind="mergesort")
     rep.cumulative = sensitivity.cumulative(primary, order=order)
     rep.skipped.pop("cumulative", None)

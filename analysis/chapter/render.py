@@ -200,14 +200,18 @@ def sensitivity_table(rep: DomainReport):
             records.append({"analysis": item["analysis"], "k": "", effect: "",
                             "95% PI": "", "tau²": "", "I² (Q-based)": "", "note": item.get("note", "")})
             continue
-        pi = (res.pi_low, res.pi_high) if res.k >= 3 and res.method not in ("FE", "MH", "PETO") else (None, None)
+        # a fit of the trials, a three-level fit of the rows (its "k" is the rows), or robust inference
+        k = getattr(res, "k", getattr(res, "n_clusters", ""))
+        fixed = getattr(res, "method", None) in ("FE", "MH", "PETO")
+        pi = (getattr(res, "pi_low", None), getattr(res, "pi_high", None)) if k and k >= 3 and not fixed else (None, None)
+        tau2, i2 = getattr(res, "tau2", None), getattr(res, "i2_q", None)
         records.append({
             "analysis": item["analysis"],
-            "k": res.k,
+            "k": k,
             effect: effect_ci(rep, res),
             "95% PI": _interval(rep, *pi),
-            "tau²": "" if res.tau2 is None else fmt(res.tau2, 3),
-            "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
+            "tau²": "" if tau2 is None else fmt(tau2, 3),
+            "I² (Q-based)": "" if i2 is None else f"{fmt(i2, 0)}%",
             "note": item.get("note", ""),
         })
     return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-sensitivity")
