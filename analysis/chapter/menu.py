@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import dataset
 from analysis.chapter import render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
-from analysis.chapter.params import domain_spec, published_estimates
+from analysis.chapter.params import MAIN_PRESET, domain_spec, published_estimates
 from analysis.dataset.files import atomic_write
 from analysis.stats import bias, grade, meta, moderators, sensitivity
 from analysis.stats.bayes import bayes_meta
@@ -90,6 +90,7 @@ class DomainReport:
             "pi_high": text(p.pi_high),
             "p": text_p(p.p),
             "tau2": text(p.tau2, 3),
+            "i2": text(p.i2_tau2, 0),
             "i2_q": text(p.i2_q, 0),
             "i2_tau2": text(p.i2_tau2, 0),
             "q": text(p.q, 2),
@@ -208,7 +209,7 @@ def _subset(primary, mask) -> "meta.MetaResult | None":
     return primary.refit(idx)
 
 
-def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=None, pi=None,
+def analyse_domain(ds, domain_id: str, preset: str = MAIN_PRESET, method=None, ci=None, pi=None,
                    judgements: dict | None = None) -> DomainReport:
     """Run every analysis of one outcome domain with the given conventions.
 
@@ -263,9 +264,17 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
         sens.append({"analysis": f"Alternative estimator ({alt})",
                      "result": meta.rma(primary.yi, primary.vi, method=alt, ci=settings["ci"],
                                         pi=settings["pi"], labels=primary.labels, measure="SMD")})
-        sens.append({"analysis": "Knapp-Hartung confidence interval",
-                     "result": meta.rma(primary.yi, primary.vi, method=settings["method"], ci="hk",
-                                        pi="t-1", labels=primary.labels, measure="SMD")})
+        if settings["ci"] != "z":
+            wald = meta.PRESETS["metafor"]
+            sens.append({"analysis": "Wald-type intervals (metafor defaults)",
+                         "result": meta.rma(primary.yi, primary.vi, method=wald.method, ci=wald.ci,
+                                            pi=wald.pi, labels=primary.labels, measure="SMD"),
+                         "note": "normal-distribution CI and prediction interval; narrower than "
+                                 "Hartung-Knapp-Sidik-Jonkman when trials are few"})
+        else:
+            sens.append({"analysis": "Hartung-Knapp-Sidik-Jonkman interval",
+                         "result": meta.rma(primary.yi, primary.vi, method=settings["method"], ci="hk",
+                                            pi="t-1", labels=primary.labels, measure="SMD")})
         rep.loo = sensitivity.leave_one_out(primary)
         rep.influence = inf
         order = np.argsort(rows["year"].to_numpy(), kind="mergesort")

@@ -12,9 +12,15 @@ from analysis import dataset
 from analysis.chapter.render import md_escape
 
 
+#: Convention preset of every chapter's main analysis: current Cochrane methods (RevMan since
+#: January 2025): REML tau², Q-profile CI for tau², Hartung-Knapp-Sidik-Jonkman CI and a
+#: prediction interval with t(k-1). metafor's Wald-type defaults are a sensitivity row.
+MAIN_PRESET = "cochrane2025"
+
+
 def chapter_parameters(domain_id: str) -> dict:
     """Papermill parameters of a domain chapter (besides the paths the build adds)."""
-    return {"domain_id": domain_id, "preset": "metafor", "method": None, "ci": None}
+    return {"domain_id": domain_id, "preset": MAIN_PRESET, "method": None, "ci": None}
 
 
 def resolve_data_dir(data_dir=None) -> Path:

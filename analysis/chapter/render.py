@@ -42,13 +42,23 @@ def _table(frame: pd.DataFrame, uuid: str):
     return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
 
 
+#: How each confidence-interval method of the engine is named on the page.
+CI_TEXT = {"z": "Wald-type (normal-distribution) 95% CI",
+           "hk": "Hartung-Knapp-Sidik-Jonkman 95% CI (t distribution, k − 1 degrees of freedom)",
+           "hk-adhoc": "Hartung-Knapp-Sidik-Jonkman 95% CI with the ad hoc variance correction"}
+#: How each prediction-interval method is named on the page.
+PI_TEXT = {"z": "normal distribution", "t-1": "t distribution with k − 1 degrees of freedom",
+           "t-2": "t distribution with k − 2 degrees of freedom"}
+
+
 def conventions(rep: DomainReport) -> str:
+    """The model of the main analysis in words (the preset's name is maintainer detail)."""
     s = rep.settings
-    ci = {"z": "Wald (z) CI", "hk": "Knapp-Hartung CI (t, k-1 df)",
-          "hk-adhoc": "Knapp-Hartung ad hoc CI"}[s["ci"]]
-    pi = {"z": "z", "t-1": "t with k-1 df", "t-2": "t with k-2 df"}[s["pi"]]
-    return (f"random effects, {s['method']} estimator of tau², {ci}, Q-profile CI for tau², "
-            f"prediction interval with {pi}; preset {s['preset']}")
+    method = {"REML": "restricted maximum likelihood (REML)", "DL": "DerSimonian-Laird",
+              "PM": "Paule-Mandel", "ML": "maximum likelihood"}.get(s["method"], s["method"])
+    return (f"random-effects model; between-trial variance (tau²) by {method} with a Q-profile CI; "
+            f"{CI_TEXT[s['ci']]}; 95% prediction interval from the {PI_TEXT[s['pi']]}; "
+            f"I² from tau² (the Q-based I² is shown beside it)")
 
 
 def key_message_md(rep: DomainReport) -> str:
@@ -83,10 +93,16 @@ def pooled_table(rep: DomainReport):
         "p": fmt_p(p.p),
         "95% PI": f"[{fmt(p.pi_low)}, {fmt(p.pi_high)}]",
         "tau² [95% CI]": f"{fmt(p.tau2, 3)} [{fmt(p.tau2_ci_low, 3)}, {fmt(p.tau2_ci_high, 3)}]",
+        "I² [95% CI]": f"{fmt(p.i2_tau2, 0)}% [{fmt(p.i2_tau2_ci_low, 0)}, {fmt(p.i2_tau2_ci_high, 0)}]",
         "I² (Q-based) [95% CI]": f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]",
-        "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%",
         "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})",
     }]).pipe(_table, f"{rep.domain['id']}-pooled")
+
+
+def _i2(res) -> str:
+    """The headline I² of a fit: tau²-based for random-effects fits, Q-based for common-effect ones."""
+    value = res.i2_tau2 if res.i2_tau2 is not None else res.i2_q
+    return "" if value is None else f"{fmt(value, 0)}%"
 
 
 def subgroup_table(rep: DomainReport):
@@ -96,7 +112,7 @@ def subgroup_table(rep: DomainReport):
         result = rep.subgroups.get(column)
         if isinstance(result, str) or result is None:
             records.append({"variable": title, "subgroup": "", "k": "", "g [95% CI]": "",
-                            "I² (Q-based)": "", "test for differences": result or ""})
+                            "I²": "", "test for differences": result or ""})
             continue
         first = True
         for name, res in result.groups.items():
@@ -105,7 +121,7 @@ def subgroup_table(rep: DomainReport):
                 "subgroup": name,
                 "k": res.k,
                 "g [95% CI]": f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]",
-                "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
+                "I²": _i2(res),
                 "test for differences": (f"Q = {fmt(result.q_between)}, df = {result.df_between}, "
                                          f"p = {fmt_p(result.p_between)}") if first else "",
             })
@@ -127,7 +143,7 @@ def sensitivity_table(rep: DomainReport):
         res = item.get("result")
         if res is None:
             records.append({"analysis": item["analysis"], "k": "", "g [95% CI]": "",
-                            "95% PI": "", "tau²": "", "I² (Q-based)": "", "note": item.get("note", "")})
+                            "95% PI": "", "tau²": "", "I²": "", "note": item.get("note", "")})
             continue
         records.append({
             "analysis": item["analysis"],
@@ -135,7 +151,7 @@ def sensitivity_table(rep: DomainReport):
             "g [95% CI]": f"{fmt(res.estimate)} [{fmt(res.ci_low)}, {fmt(res.ci_high)}]",
             "95% PI": f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]",
             "tau²": fmt(res.tau2, 3),
-            "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
+            "I²": _i2(res),
             "note": item.get("note", ""),
         })
     return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-sensitivity")

@@ -20,7 +20,7 @@ def home_md(ds, domain_results: dict) -> str:
             p["k"], res["n_studies"], res["n_participants"],
             f"{fmt(p['estimate'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",
             f"[{fmt(p['pi_low'])}, {fmt(p['pi_high'])}]",
-            f"{fmt(p['i2_q'], 0)}%",
+            f"{fmt(p['i2_tau2'], 0)}%",
             md_escape((res.get("grade") or {}).get("certainty_label", "")) or "not graded",
         ])
     updated = ds_updated(ds)
