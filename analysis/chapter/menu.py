@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import dataset
-from analysis.chapter import render, sof
+from analysis.chapter import published, render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
-from analysis.chapter.params import MAIN_PRESET, domain_spec, published_estimates
+from analysis.chapter.params import MAIN_PRESET, domain_spec
 from analysis.dataset.files import atomic_write
 from analysis.stats import bias, grade, meta, moderators, sensitivity
 from analysis.stats.bayes import bayes_meta
@@ -48,6 +48,8 @@ def _row_labels(rows: pd.DataFrame) -> list[str]:
 
 @dataclass
 class DomainReport:
+    """Every analysis of one outcome domain (:func:`analyse_domain`); ``to_dict`` holds every number shown."""
+
     domain: dict
     settings: dict
     rows: pd.DataFrame
@@ -60,12 +62,14 @@ class DomainReport:
     egger: object = None
     trimfill: object = None
     small_study_reason: str | None = None
-    published: pd.DataFrame | None = None
+    published: pd.DataFrame | None = None     # earlier reviews' estimates, oriented (chapter.published)
+    published_without_numbers: int = 0
     quality_notes: list = field(default_factory=list)
     grade: "grade.Grade | None" = None
     bayes: object = None
     sequential: object = None
     stability: object = None
+    instrument_table: pd.DataFrame | None = None   # instruments.csv (scale ranges for the summary of findings)
 
     # -- numbers ------------------------------------------------------------------------
     @property
@@ -148,6 +152,7 @@ class DomainReport:
             "influence": frame(self.influence),
             "cumulative": frame(self.cumulative),
             "quality_notes": list(self.quality_notes),
+            "published": frame(self.published),
             "numbers": self.numbers(),
             "key_message": render.key_message_md(self),
             "grade": self.grade.to_dict() if self.grade else None,
@@ -186,8 +191,11 @@ def _first_per_study(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
-    """Add ``rob_d1`` ... ``rob_d5`` of each row: its outcome-specific judgements where they exist,
-    else the study's (the rule ``data.domain_rows`` uses for ``rob_overall``)."""
+    """Add ``rob_d1`` ... ``rob_d5`` of each row.
+
+    The outcome-specific judgements where they exist, else the study's (the rule
+    ``data.domain_rows`` uses for ``rob_overall``).
+    """
     rows = rows.copy()
     values = {d: [] for d in ROB_DOMAINS}
     for study_id, outcome_id in zip(rows["study_id"], rows["outcome_id"]):
@@ -225,7 +233,7 @@ def analyse_domain(ds, domain_id: str, preset: str = MAIN_PRESET, method=None, c
     labels = _row_labels(rows)
     primary = meta.rma(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float), method=settings["method"],
                        ci=settings["ci"], pi=settings["pi"], labels=labels, measure="SMD")
-    rep = DomainReport(domain=spec, settings=settings, rows=rows, primary=primary)
+    rep = DomainReport(domain=spec, settings=settings, rows=rows, primary=primary, instrument_table=ds.instruments)
 
     # subgroups
     for column, title in SUBGROUP_VARIABLES:
@@ -290,7 +298,8 @@ def analyse_domain(ds, domain_id: str, preset: str = MAIN_PRESET, method=None, c
         rep.egger = bias.regtest(primary)
         rep.trimfill = bias.trimfill(primary)
 
-    rep.published = published_estimates(ds, domain_id)
+    rep.published = published.oriented_estimates(ds, domain_id)
+    rep.published_without_numbers = len(published.without_numbers(ds, domain_id))
     rep.quality_notes = dataset.quality_notes(ds, rows)
 
     # certainty and living-update methods (secondary)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import figures
+from analysis.chapter import findings
 from analysis.chapter.labels import SUBGROUP_VARIABLES
 from analysis.stats import grade
 from analysis.stats.formatting import text as fmt
@@ -37,8 +38,10 @@ def md_escape(text) -> str:
 
 
 def _table(frame: pd.DataFrame, uuid: str):
-    """A table for the page: no index, text HTML-escaped (it comes from the data), and a fixed
-    element id so that two builds write identical HTML."""
+    """A table for the page: no index, text HTML-escaped, a fixed element id.
+
+    The text comes from the data; the fixed id makes two builds write identical HTML.
+    """
     return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
 
 
@@ -62,24 +65,40 @@ def conventions(rep: DomainReport) -> str:
 
 
 def key_message_md(rep: DomainReport) -> str:
-    """Plain-language message: direction, size in words and certainty (GRADE wording)."""
+    """Plain-language key message of a domain.
+
+    The GRADE informative statement (Santesso et al. 2020), the numbers behind it, the certainty
+    with its reasons, what a new trial could find and what the analysis covers.
+    """
     p = rep.primary
     title = md_escape(rep.domain.get("title", rep.domain["id"])).lower()
-    numbers = (f"g = {fmt(p.estimate)}, 95% CI {fmt(p.ci_low)} to {fmt(p.ci_high)}; "
-               f"{p.k} comparisons, {rep.n_studies} trials, {rep.n_participants} participants")
+    covers = f"Outcomes measured at the {md_escape(findings.time_frame(rep.rows))}."
+    numbers = (f"SMD {fmt(p.estimate)}, 95% CI {fmt(p.ci_low)} to {fmt(p.ci_high)}; "
+               f"{rep.n_studies} trials, {rep.n_participants} participants")
     if p.k < 2:
-        return f"Only one comparison reports {title}; no pooled estimate is given ({numbers})."
-    certainty = rep.grade.certainty if rep.grade else None
-    if certainty:
-        verb = grade.certainty_verb(certainty, p.estimate, p.ci_low, p.ci_high)
-        size = grade.interpretation(p.estimate, ci_low=p.ci_low, ci_high=p.ci_high)
-        text = (f"{verb[0].upper()}{verb[1:]} {title}. Estimated effect: {size} ({numbers}). "
-                f"Certainty of the evidence: **{certainty.lower()}**.")
-    else:
-        text = f"Pooled effect on {title}: {numbers}."
-    if p.pi_low is not None and p.pi_high is not None and p.pi_low < 0 < p.pi_high and p.ci_low > 0:
-        text += " The prediction interval includes no effect: a new trial in a similar setting could find none."
-    return text
+        return f"Only one comparison reports {title}; no pooled estimate is given ({numbers}). {covers}"
+    g = rep.grade
+    if g is None:
+        return f"Pooled effect on {title}: {numbers}. {covers}"
+    thresholds = grade.thresholds_for(g.mid)
+    statement = grade.informative_statement(g.certainty, p.estimate, title, thresholds)
+    down = [j for j in g.judgements if j.downgrade]
+    names = [f"{{term}}`{grade.DOMAIN_TITLES[j.domain].lower()}`" + (" (two levels)" if j.downgrade == 2 else "")
+             for j in down]
+    reason = ("Not rated down." if not names else
+              "Rated down for " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + ".")
+    size = grade.size_category(p.estimate, thresholds)
+    meaning = ("smaller than the {term}`minimally important difference` of " + f"{thresholds[0]:g}"
+               if size == "trivial" else md_escape(grade.interpretation(p.estimate, thresholds)))
+    numbers = numbers.replace("SMD", "{term}`SMD`", 1).replace("95% CI", "95% {term}`CI <confidence interval>`", 1)
+    text = (f"**{statement}** {{term}}`Certainty of the evidence <certainty of the evidence>`: "
+            f"**{g.certainty.lower()}** ({reason[0].lower()}{reason[1:-1]}). Estimated effect: {numbers}; "
+            f"{meaning}.")
+    if p.k >= 3 and p.pi_low is not None and p.pi_high is not None:
+        text += (f" A new trial in a similar setting could find anything from "
+                 f"{grade.category_name(p.pi_low, thresholds)} to {grade.category_name(p.pi_high, thresholds)} "
+                 f"(95% {{term}}`prediction interval` {fmt(p.pi_low)} to {fmt(p.pi_high)}).")
+    return f"{text} {covers}"
 
 
 def pooled_table(rep: DomainReport):
@@ -130,6 +149,7 @@ def subgroup_table(rep: DomainReport):
 
 
 def subgroup_figures(rep: DomainReport):
+    """(title, forest plot) of every subgroup analysis that was done."""
     for column, title in SUBGROUP_VARIABLES:
         result = rep.subgroups.get(column)
         if result is not None and not isinstance(result, str):
@@ -158,13 +178,13 @@ def sensitivity_table(rep: DomainReport):
 
 
 def small_study_md(rep: DomainReport) -> str:
+    """Egger's test and trim-and-fill in words, or why they are not reported."""
     if rep.small_study_reason:
         return rep.small_study_reason
     e, t = rep.egger, rep.trimfill
     lines = [
-        f"Egger-type regression test (metafor `regtest` defaults: predictor standard error, same model): "
-        f"z = {fmt(e.statistic)}, p = {fmt_p(e.p)}.",
-        f"Trim-and-fill (L0 estimator): {t.k0} trial(s) imputed on the {t.side} side; adjusted "
+        f"{{term}}`Egger's test` (regression on the standard error): z = {fmt(e.statistic)}, p = {fmt_p(e.p)}.",
+        f"{{term}}`Trim-and-fill <trim-and-fill>`: {t.k0} trial(s) imputed on the {t.side} side; adjusted "
         f"g = {fmt(t.filled.estimate)} (95% CI {fmt(t.filled.ci_low)} to {fmt(t.filled.ci_high)}).",
         "Funnel asymmetry can reflect publication bias, but also heterogeneity or chance; "
         "trim-and-fill is a sensitivity analysis, not a correction.",
@@ -173,32 +193,75 @@ def small_study_md(rep: DomainReport) -> str:
 
 
 def published_md(rep: DomainReport) -> str:
+    """Earlier reviews' estimates for this outcome, oriented as this review reports effects.
+
+    From :func:`analysis.chapter.published.oriented_estimates`, with the printed value kept.
+    """
+    from analysis.chapter.published import direction_text
+
     pub = rep.published
-    if pub is None or pub.empty:
-        return "No earlier review reported a pooled result mapped to this outcome."
-    lines = ["| review | outcome as reported | timepoint | k | estimate [95% CI] | I² | flag |",
-             "|---|---|---|---|---|---|---|"]
-    for _, r in pub.iterrows():
-        est = "" if pd.isna(r.get("estimate")) else f"{r['estimate']} [{r.get('ci_low')}, {r.get('ci_high')}]"
-        lines.append("| " + " | ".join(md_escape(x) for x in [
-            r.get("review_id"), r.get("outcome"), r.get("timepoint"),
-            "" if pd.isna(r.get("k")) else r.get("k"), est,
-            "" if pd.isna(r.get("i2")) else r.get("i2"),
-            r.get("inconsistency_note") if isinstance(r.get("inconsistency_note"), str) else ""]) + " |")
     ours = rep.primary
-    lines.append("")
-    lines.append(f"This review (all comparisons, {md_escape(rep.settings['method'])}): "
-                 f"g = {fmt(ours.estimate)} [{fmt(ours.ci_low)}, {fmt(ours.ci_high)}], k = {ours.k}.")
-    return "\n".join(lines)
+    mine = (f"This review (main analysis): SMD {fmt(ours.estimate)} ({fmt(ours.ci_low)} to {fmt(ours.ci_high)}), "
+            f"{ours.k} comparisons, outcomes at the end of the intervention.")
+    missing = rep.published_without_numbers
+    extra = (f" {missing} further result{'s' if missing != 1 else ''} of earlier reviews for this outcome "
+             f"{'were' if missing != 1 else 'was'} reported without numbers (for example \"nonsignificant\") and "
+             f"{'are' if missing != 1 else 'is'} not listed.") if missing else ""
+    if pub is None or pub.empty:
+        return f"No earlier review reported a pooled result mapped to this outcome.{extra}\n\n{mine}"
+    lines = ["| Review | Outcome as reported | Time point | k | Measure | Estimate (95% CI); positive favours peer "
+             "support | As printed | Printed direction | AMSTAR 2 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in pub.iterrows():
+        oriented = (f"{fmt(r['estimate'])} ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})" if r["oriented"]
+                    else "not shown: direction unclear")
+        note = r["inconsistency"] and isinstance(r["inconsistency_note"], str)
+        printed_in = "" if r["reported_in"] == r["review_id"] else f" in {md_escape(r['reported_in_label'])}"
+        lines.append("| " + " | ".join([
+            md_escape(r["review"]) + printed_in, md_escape(r["outcome"]), md_escape(TIMEPOINT_TEXT.get(r["timepoint"],
+                                                                                                         r["timepoint"])),
+            "" if pd.isna(r["k"]) else str(int(r["k"])), md_escape(r["measure"]), oriented,
+            md_escape(r["printed"]) + ("<sup>†</sup>" if note else ""), md_escape(direction_text(r)),
+            md_escape(r["amstar2"].replace("-", " ") if isinstance(r["amstar2"], str) else "not rated")]) + " |")
+    notes = [f"† {md_escape(r['review'])}, {md_escape(r['outcome'])}: {md_escape(r['inconsistency_note'])}"
+             for _, r in pub.iterrows() if r["inconsistency"] and isinstance(r["inconsistency_note"], str)]
+    text = "\n".join(lines)
+    if notes:
+        text += (f"\n\n:::{{dropdown}} † Where the printed numbers disagree with each other ({len(notes)})\n\n"
+                 + "\n".join(f"- {n}" for n in notes) + "\n:::")
+    ratio = " A risk ratio is inverted when turned (the risk with control relative to peer support)." \
+        if (pub["scale"] == "ratio").any() else ""
+    how = (" Printed direction: which side of no effect the review's printed numbers give to a benefit of peer "
+           "support, and how that is known (stated by the review, described with the result, the review's "
+           "convention in its other results, or the scale's direction); the basis and its evidence are recorded "
+           "in the data.")
+    return f"{text}\n\n{mine}{extra}{ratio}{how}"
+
+
+#: Time points of published estimates in words.
+TIMEPOINT_TEXT = {"post": "end of intervention", "follow-up": "follow-up", "mixed": "mixed",
+                  "not-stated": "not stated"}
 
 
 def quality_notes_md(rep: DomainReport) -> str:
-    if not rep.quality_notes:
-        return "No curation decisions or validator warnings touch this outcome."
-    return "\n".join(f"- {md_escape(note)}" for note in rep.quality_notes)
+    """The section for reviewers and maintainers, collapsed.
+
+    The analysis settings and the data-quality notes (curation decisions and validator findings on
+    this outcome's trials).
+    """
+    s = rep.settings
+    settings = (f"Convention preset {md_escape(s['preset'])}: tau² estimator {md_escape(s['method'])}, "
+                f"confidence interval {md_escape(s['ci'])}, prediction interval {md_escape(s['pi'])} "
+                "(see Methods); the reproduction of Smit et al. (2022) uses their own settings.")
+    notes = ("\n".join(f"- {md_escape(note)}" for note in rep.quality_notes) if rep.quality_notes
+             else "No curation decisions or validator warnings touch this outcome.")
+    count = len(rep.quality_notes)
+    title = f"Analysis settings and {count} data-quality note{'s' if count != 1 else ''}"
+    return f":::{{dropdown}} {title}\n\n{settings}\n\n{notes}\n:::"
 
 
 def studies_md(rep: DomainReport) -> str:
+    """The trials of the analysis, cited."""
     keys = sorted(set(rep.rows["study_id"]))
     return "This analysis includes " + ", ".join(f"{{cite:t}}`{k}`" for k in keys) + "."
 
