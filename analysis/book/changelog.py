@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import dataset
+from analysis.book import citation
 from analysis.chapter.render import md_escape
 from analysis.dataset.files import atomic_write
 from analysis.stats.formatting import text as fmt
@@ -28,8 +29,11 @@ HISTORY = "CHANGELOG.md"
 
 
 def _row_hash(row: pd.Series) -> str:
-    """Hash of a row's data columns (bookkeeping columns such as ``_line`` are left out, so that
-    inserting a row elsewhere in the file does not change this one)."""
+    """Hash of a row's data columns.
+
+    Bookkeeping columns such as ``_line`` are left out, so that inserting a row elsewhere in the
+    file does not change this one.
+    """
     values = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
               for k, v in row.items() if not str(k).startswith("_")}
     text = json.dumps(values, sort_keys=True)
@@ -107,11 +111,13 @@ def diff(old: dict | None, new: dict) -> dict:
 
 
 def load_snapshot(data_dir: Path) -> dict | None:
+    """The release snapshot of ``data_dir`` (``release.json``), or None before the first release."""
     path = Path(data_dir) / SNAPSHOT
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def changes_md(changes: dict) -> str:
+    """The changes since the last release as a Markdown list (trials, each domain's shift)."""
     lines = []
     if changes.get("since") is None and not changes["domains"]:
         return f"First release: {len(changes['added'])} trials listed (with outcome data or awaiting extraction).\n"
@@ -141,8 +147,11 @@ class ReleaseError(Exception):
 
 
 def release(version: str, data_dir, results_dir, today: str | None = None) -> Path:
-    """Record the built results of ``data_dir`` as release ``version``: the snapshot
-    (``release.json``), a changelog entry and the version in ``datapackage.json``.
+    """Record the built results of ``data_dir`` as release ``version``.
+
+    Writes the snapshot (``release.json``), a changelog entry, the version in
+    ``datapackage.json``, and the version and date in the repository's ``CITATION.cff`` and
+    ``.zenodo.json`` (beside ``data_dir``).
 
     Raises :class:`ReleaseError` (nothing written) for a malformed version, invalid data or
     missing results. Returns the changelog's path.
@@ -172,4 +181,6 @@ def release(version: str, data_dir, results_dir, today: str | None = None) -> Pa
     atomic_write(history, f"{head}\n\n{entry}\n{rest}".rstrip() + "\n")
     atomic_write(data_dir / SNAPSHOT, json.dumps(new, indent=1, sort_keys=True) + "\n")
     atomic_write(data_dir / "datapackage.json", json.dumps(package, indent=2, ensure_ascii=False) + "\n")
+    # the repository's citation files carry the same version and date (data/ sits in the repository root)
+    citation.stamp(data_dir.resolve().parent, version, today)
     return history
