@@ -155,6 +155,9 @@ def test_a_sub_domain_above_its_parent_needs_a_stated_reason():
     results = {d["id"]: result(0.1, "Low") for d in ds.domains}
     assert conclusions.hierarchy_problems(ds, results) == []
     results[child] = result(0.1, "Moderate")
+    # rules alone (nobody has judged the domain yet) cannot state a reason: check warns instead
+    assert conclusions.hierarchy_problems(ds, results) == []
+    results[child]["grade"]["judgements"] = [{"domain": "indirectness", "source": grade.REVIEW_TEAM}]
     (problem,) = conclusions.hierarchy_problems(ds, results)
     assert f"{child} is rated moderate, above its broader domain {parent} (low)" in problem
     results[child]["grade"]["above_parent"] = "the sub-domain's trials are the larger and better ones"

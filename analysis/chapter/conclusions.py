@@ -28,8 +28,8 @@ declares its premises. ``{{ review.<key> }}`` takes a number of the whole review
 completeness, passed in by the build).
 
 Sub-domains and certainty: a sub-domain (its outcome rows a strict subset of another domain's)
-must not be rated above its parent domain unless the review team states why (``above_parent`` in
-``grade.yml``); :func:`hierarchy_problems` lists every violation.
+that the review team has judged must not be rated above its parent domain unless the team states
+why (``above_parent`` in ``grade.yml``); :func:`hierarchy_problems` lists every violation.
 """
 from __future__ import annotations
 
@@ -277,7 +277,10 @@ def hierarchy_problems(ds, results: dict) -> list[str]:
     problems = []
     for child, parents in parent_domains(ds).items():
         mine = (results.get(child, {}).get("grade") or {})
-        if not mine.get("certainty") or mine.get("above_parent"):
+        # the rule applies to the review team's ratings; a domain nobody has judged yet is already
+        # reported by `check` (grade-missing), and its rules alone cannot state a reason
+        judged = any(j.get("source") == grade.REVIEW_TEAM for j in mine.get("judgements") or [])
+        if not mine.get("certainty") or mine.get("above_parent") or not judged:
             continue
         for parent in parents:
             theirs = (results.get(parent, {}).get("grade") or {}).get("certainty")
