@@ -152,6 +152,10 @@ def test_template_passes_nbval_on_a_small_fixture(tmp_path):
     keep = [d for d in items if d["id"] == "personal-recovery"]
     (fixture / "domains.yml").write_text(yaml.safe_dump({"domains": keep} if isinstance(domains, dict) else keep,
                                                         sort_keys=False), encoding="utf-8")
+    # the review team's judgements name domain ids: keep those of the domains kept
+    judgements = yaml.safe_load((fixture / "grade.yml").read_text(encoding="utf-8")) or {}
+    (fixture / "grade.yml").write_text(yaml.safe_dump({d["id"]: judgements[d["id"]] for d in keep if d["id"] in judgements},
+                                                      sort_keys=False), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                            str(ROOT / "chapters" / "_templates" / "domain.ipynb")],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600,

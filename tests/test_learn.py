@@ -247,10 +247,11 @@ def test_simulation_states_seed_and_replications_and_matches_the_package(execute
 
 def test_subgroups_chapter(executed, ds):
     g = glue(executed, "05-subgroups")
-    cr = chapter.analyse_domain(ds, "clinical-recovery")
+    # the chapter teaches the textbook Q test: Wald-type intervals (metafor's defaults)
+    cr = chapter.analyse_domain(ds, "clinical-recovery", preset="metafor")
     sg = moderators.subgroup(cr.primary, cr.trials["population"].tolist())
     assert g["q_b"] == f"{sg.q_between:.2f}" and g["p_b"] == fmt_p(sg.p_between)
-    pr = chapter.analyse_domain(ds, "personal-recovery")
+    pr = chapter.analyse_domain(ds, "personal-recovery", preset="metafor")
     ex1 = moderators.subgroup(pr.primary, pr.trials["delivery"].fillna("not reported").tolist())
     assert (g["ex1_q"], g["ex1_df"], g["ex1_p"]) == (f"{ex1.q_between:.2f}", str(ex1.df_between), fmt_p(ex1.p_between))
     ex2 = moderators.metareg(cr.primary.yi, cr.primary.vi, {"year": cr.trials["year"].to_numpy(float)}, ci="hk")

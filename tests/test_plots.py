@@ -123,7 +123,8 @@ def test_forest_shows_labels_estimates_weights_and_favours(results):
     assert f"[{fmt(res.pi_low)}, {fmt(res.pi_high)}]" in shown
     assert "Favours control" in joined and "Favours peer support" in joined
     assert f"Q = {res.q:.2f}, df = {res.q_df}" in joined
-    assert f"I\u00b2 = {res.i2_q:.0f}%" in joined
+    # random effects: the tau²-based I² is the headline, the Q-based one beside it
+    assert f"I\u00b2 = {res.i2_tau2:.0f}% (Q-based {res.i2_q:.0f}%)" in joined
 
 
 def test_forest_square_area_is_proportional_to_weight(results):

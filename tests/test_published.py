@@ -9,6 +9,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import shared
@@ -21,7 +22,8 @@ DOMAINS = {"personal-recovery", "clinical-recovery", "functional-recovery", "sel
 # docs/DESIGN.md columns, then the printed 95% CI of I2 (Smit et al. 2022 rows of the umbrella review)
 HEADER = ["estimate_id", "review_id", "reported_in", "outcome", "domain", "timepoint", "subgroup", "k", "n",
           "measure", "estimate", "ci_low", "ci_high", "i2", "q", "q_df", "p", "tau2", "source", "verbatim",
-          "inconsistency", "inconsistency_note", "i2_ci_low", "i2_ci_high"]
+          "inconsistency", "inconsistency_note", "i2_ci_low", "i2_ci_high", "favours", "favours_basis",
+          "favours_source"]
 WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
                                     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
 
@@ -117,3 +119,99 @@ def test_smit_reproduction_target_present():
         line = r["verbatim"]
         assert normalise(line) in text and line.startswith("Smit et al. (2022) [52]")
         assert f"{r['k']} (NR)" in line
+
+
+# -- orientation: which printed sign favours peer support, with its basis and evidence ----------
+
+@pytest.mark.parametrize("r", [r for r in PUB if r["estimate"]], ids=[r["estimate_id"] for r in PUB if r["estimate"]])
+def test_every_printed_estimate_has_a_direction_with_basis_and_evidence(r):
+    assert r["favours"] in {"higher", "lower", "unclear"}
+    assert r["favours_basis"] in {"stated", "reported-direction", "review-convention", "scale"}
+    assert r["favours_source"].strip()
+    if r["favours_basis"] in {"stated", "reported-direction"}:
+        # a stated convention or a described direction is quoted from the source
+        assert re.search(r'"[^"]+"', r["favours_source"]), r["favours_source"]
+
+
+def _all_seeds():
+    """The seed reviews' texts and the vendored Metapsy description (where Smit et al.'s convention is stated)."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(shared("seeds").glob("*.txt"))]
+    texts.append((DATA / "sources" / "metapsy-peer-support" / "SOURCE.md").read_text(encoding="utf-8"))
+    return normalise(" ".join(texts))
+
+
+@pytest.mark.parametrize("r", [r for r in PUB if '"' in r["favours_source"]],
+                         ids=[r["estimate_id"] for r in PUB if '"' in r["favours_source"]])
+def test_direction_quotes_are_verbatim_in_the_sources(r):
+    text = _all_seeds()
+    for quote in re.findall(r'"([^"]+)"', r["favours_source"]):
+        assert normalise(quote) in text, quote
+
+
+def test_a_described_direction_agrees_with_the_printed_sign():
+    # "reduction"/"decrease" of a symptom goes with a value below no effect; "improvement" or a
+    # "positive effect" with the side the row says favours peer support
+    for r in PUB:
+        if r["favours_basis"] != "reported-direction" or not r["estimate"] or r["favours"] == "unclear":
+            continue
+        null = 1.0 if r["measure"] in ("RR", "OR") else 0.0
+        above = float(r["estimate"]) > null
+        words = r["favours_source"].lower()
+        if "significant reduction" in words or "significant decrease" in words or "describes the result as a reduction" in words:
+            assert r["favours"] == "lower" and not above, r["estimate_id"]
+        elif "significant improvement" in words or "positive effect" in words:
+            assert r["favours"] == ("higher" if above else "lower"), r["estimate_id"]
+
+
+# -- oriented estimates (analysis.chapter.published): positive favours peer support ------------
+
+def test_oriented_estimates_turn_what_favours_lower_and_keep_the_print():
+    from analysis import dataset
+    from analysis.chapter.published import COLUMNS, oriented_estimates
+
+    ds = dataset.load(DATA)
+    est = oriented_estimates(ds)
+    assert tuple(est.columns) == COLUMNS
+    printed = [r for r in PUB if r["estimate"]]
+    assert len(est) == len(printed)                     # every estimate with a number, no empty row
+    by_id = {r["estimate_id"]: r for r in printed}
+    labels = {r["review_id"]: r["label"] for r in rows("reviews.csv")}
+    for _, o in est.iterrows():
+        raw = by_id[o["estimate_id"]]
+        assert o["measure"] and o["printed_estimate"] == float(raw["estimate"]) and o["favours"] == raw["favours"]
+        assert o["review"] == labels[raw["review_id"]]   # a name, not a key
+        if raw["favours"] == "unclear":
+            assert not o["oriented"] and pd.isna(o["estimate"])
+        elif raw["favours"] == "higher":
+            assert o["estimate"] == o["printed_estimate"] and not o["flipped"]
+        elif o["scale"] == "ratio":
+            assert o["estimate"] == pytest.approx(1 / o["printed_estimate"])
+            assert o["ci_low"] == pytest.approx(1 / float(raw["ci_high"]))
+        else:
+            assert o["estimate"] == -o["printed_estimate"] and o["ci_low"] == -float(raw["ci_high"])
+    # Lloyd-Evans 2014 prints improvements as negative SMDs: turned, they agree with Fuhr 2014's print
+    lloyd = est[(est["review_id"] == "lloydevans2014") & est["outcome"].str.startswith("Self-rated recovery (post")]
+    assert lloyd["estimate"].iloc[0] > 0 and lloyd["printed_estimate"].iloc[0] < 0
+
+
+def test_no_estimate_is_shown_without_measure_and_orientation():
+    from analysis import dataset
+    from analysis.book.pages.evidence import evidence_map_md
+    from analysis.chapter import analyse_domain, render
+
+    ds = dataset.load(DATA)
+    page = evidence_map_md(ds).split("## Inconsistencies")[0]
+    table = [line for line in page.splitlines() if line.startswith("| ") and "favours peer support" not in line]
+    assert table and all(line.count("|") == 10 for line in table)
+    for line in table[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "outcome" or set(cells[0]) <= set("-"):
+            continue
+        measure, oriented, direction = cells[5], cells[6], cells[8]
+        assert measure and oriented and ("= benefit" in direction or direction.replace("\\", "") == "unclear: not turned"), line
+    for domain in ds.domains:
+        md = render.published_md(analyse_domain(ds, domain["id"]))
+        for line in md.splitlines():
+            if line.startswith("| ") and not line.startswith("| Review") and not line.startswith("|---"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                assert cells[4] and cells[5] and cells[6] and cells[7], line    # measure, oriented, printed, direction

@@ -65,6 +65,8 @@ class Job:
 
 @dataclass
 class BuildReport:
+    """What a build did: the chapters executed and reused, the seconds per step, whether the book was built."""
+
     executed: list[str] = field(default_factory=list)        # domain chapters
     reused: list[str] = field(default_factory=list)
     learn_executed: list[str] = field(default_factory=list)  # Learn chapters
@@ -288,9 +290,15 @@ class Builder:
             if job.kind == "domain":
                 domain_results[job.name] = json.loads(job.results.read_text(encoding="utf-8"))
                 shutil.copyfile(job.results, staging / f"{job.name}.json")
+        # what the review says must still hold: sub-domains not rated above their parents without a
+        # stated reason, and every hand-written finding's premises (checked while the pages are written)
+        problems = chapter.conclusions.hierarchy_problems(ds, domain_results)
+        if problems:
+            raise BuildError("the certainty ratings contradict each other:\n  " + "\n  ".join(problems))
         sof = {"rows": [domain_results[d["id"]]["summary_of_findings"] for d in ds.domains],
                "dataset_version": ds.version}
         atomic_write(staging / "summary_of_findings.json", json.dumps(sof, indent=2, sort_keys=True) + "\n")
+        atomic_write(staging / "summary_of_findings.csv", chapter.sof.sof_csv(sof["rows"]))
         reproduction = chapter.reproduce_published(ds, self.data_dir)
         atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
         earlier = chapter.earlier_reviews(ds, reproduction, self.data_dir)
@@ -298,14 +306,25 @@ class Builder:
         implementation = chapter.implementation_summary(ds)
         atomic_write(staging / "implementation.json", json.dumps(implementation, indent=2, sort_keys=True) + "\n")
         learn = [job.name for job in plan if job.kind == "learn"]
-        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
-                          earlier_reviews=earlier, implementation=implementation)
+        try:
+            pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
+                              earlier_reviews=earlier, implementation=implementation)
+        except pages.FrontMatterError as exc:
+            raise BuildError("a hand-written finding no longer holds (nothing was published):\n  "
+                             + "\n  ".join(exc.problems)) from exc
         self.report.seconds["pages"] = time.perf_counter() - start
         return staging
 
     def book(self) -> Path:
         start = time.perf_counter()
         jb_dir = self.root / WORK_DIR / "jb"
+        # Sphinx reuses its environment between builds; a changed _config.yml (a new bibliography
+        # file, for one) is not always picked up by extensions that cache their inputs in it, so the
+        # environment is discarded when the configuration changes.
+        config_sha = sha((self.root / "_config.yml").read_bytes())
+        stamp = jb_dir / ".config-sha"
+        if jb_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != config_sha):
+            shutil.rmtree(jb_dir)
         cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
                "build", str(self.root), "--path-output", str(jb_dir), "-W", "--keep-going", "--quiet"]
         self.say("book: jupyter-book build -W (execution off)")
@@ -315,6 +334,7 @@ class Builder:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
             raise BuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
         self.report.book_built = True
+        stamp.write_text(config_sha + "\n")
         return jb_dir / "_build" / "html"
 
     @property
@@ -340,6 +360,9 @@ class Builder:
         sources = [self.root / "_config.yml", self.root / "_toc.yml"]
         sources += sorted(self.data_dir.glob("*"))
         sources += sorted(p for p in (self.root / "chapters").glob("*.md"))
+        sources += sorted((self.root / "chapters").glob("*.bib"))
+        sources += sorted((self.root / "chapters" / "front").glob("*.md"))   # the hand-written front matter
+        sources += [self.root / "CITATION.cff"]
         sources += sorted((self.root / "chapters" / "_static").glob("*"))
         for path in sources:
             if path.is_file():

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import dataset
+from analysis.book import citation
 from analysis.book.fingerprint import data_fingerprint
 from analysis.chapter.render import md_escape
 from analysis.dataset.files import atomic_write
@@ -31,8 +32,11 @@ HISTORY = "CHANGELOG.md"
 
 
 def _row_hash(row: pd.Series) -> str:
-    """Hash of a row's data columns (bookkeeping columns such as ``_line`` are left out, so that
-    inserting a row elsewhere in the file does not change this one)."""
+    """Hash of a row's data columns.
+
+    Bookkeeping columns such as ``_line`` are left out, so that inserting a row elsewhere in the
+    file does not change this one.
+    """
     values = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
               for k, v in row.items() if not str(k).startswith("_")}
     text = json.dumps(values, sort_keys=True)
@@ -200,6 +204,7 @@ def diff(old: dict | None, new: dict) -> dict:
 
 
 def load_snapshot(data_dir: Path) -> dict | None:
+    """The release snapshot of ``data_dir`` (``release.json``), or None before the first release."""
     path = Path(data_dir) / SNAPSHOT
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
@@ -301,4 +306,6 @@ def release(version: str, data_dir, results_dir, today: str | None = None, notes
     atomic_write(history, f"{head}\n\n{entry}\n{rest}".rstrip() + "\n")
     atomic_write(data_dir / SNAPSHOT, json.dumps(new, indent=1, sort_keys=True) + "\n")
     atomic_write(data_dir / "datapackage.json", json.dumps(package, indent=2, ensure_ascii=False) + "\n")
+    # the repository's citation files carry the same version and date (data/ sits in the repository root)
+    citation.stamp(data_dir.resolve().parent, version, today)
     return history

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import dataset
-from analysis.chapter import render, sof
+from analysis.chapter import published, render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, is_coded, label_of
-from analysis.chapter.params import domain_spec, published_estimates
+from analysis.chapter.params import MAIN_PRESET, domain_spec
 from analysis.dataset.files import atomic_write
 from analysis.stats import absolute, bias, grade, meta, moderators, multilevel, sensitivity
 from analysis.stats.bayes import bayes_meta
@@ -73,8 +73,11 @@ def _settings(preset: str, method=None, ci=None, pi=None) -> dict:
 
 @dataclass
 class DomainReport:
-    """Every analysis of one domain; ``rows`` are its outcome rows, ``trials`` one row per trial
-    (the unit of the main analysis, in forest-plot order)."""
+    """Every analysis of one outcome domain (:func:`analyse_domain`); ``to_dict`` holds every number shown.
+
+    ``rows`` are the domain's outcome rows, ``trials`` one row per trial (the unit of the main
+    analysis, in forest-plot order).
+    """
 
     domain: dict
     settings: dict
@@ -90,7 +93,8 @@ class DomainReport:
     egger: object = None
     trimfill: object = None
     small_study_reason: str | None = None
-    published: pd.DataFrame | None = None
+    published: pd.DataFrame | None = None     # earlier reviews' estimates, oriented (chapter.published)
+    published_without_numbers: int = 0
     quality_notes: list = field(default_factory=list)
     grade: "grade.Grade | None" = None
     bayes: object = None
@@ -101,6 +105,7 @@ class DomainReport:
     not_estimable: list = field(default_factory=list)
     citations: list = field(default_factory=list)   # BibTeX keys of every report of the trials
     skipped: dict = field(default_factory=dict)   # analysis -> why it is not shown
+    instrument_table: pd.DataFrame | None = None   # instruments.csv (scale ranges for the summary of findings)
 
     # -- what the analysis is --------------------------------------------------------------
     @property
@@ -205,6 +210,7 @@ class DomainReport:
             "pi_high": text(self.shown(pi_high)),
             "p": text_p(p.p),
             "tau2": text(p.tau2, 3),
+            "i2": text(p.i2_tau2, 0),
             "i2_q": text(p.i2_q, 0),
             "i2_tau2": text(p.i2_tau2, 0),
             "q": text(p.q, 2),
@@ -273,6 +279,7 @@ class DomainReport:
             "influence": frame(self.influence),
             "cumulative": frame(self.cumulative),
             "quality_notes": list(self.quality_notes),
+            "published": frame(self.published),
             "numbers": self.numbers(),
             "key_message": render.key_message_md(self),
             "grade": self.grade.to_dict() if self.grade else None,
@@ -315,8 +322,11 @@ def trial_participants(rows: pd.DataFrame) -> float:
 
 
 def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
-    """Add ``rob_d1`` ... ``rob_d5`` of each row: its outcome-specific judgements where they exist,
-    else the study's (the rule ``dataset.domain_rows`` uses for ``rob_overall``)."""
+    """Add ``rob_d1`` ... ``rob_d5`` of each row.
+
+    The outcome-specific judgements where they exist, else the study's (the rule
+    ``dataset.domain_rows`` uses for ``rob_overall``).
+    """
     rows = rows.copy()
     values = {d: [] for d in ROB_DOMAINS}
     for study_id, outcome_id in zip(rows["study_id"], rows["outcome_id"]):
@@ -414,7 +424,7 @@ def _row_labels(rows: pd.DataFrame) -> list[str]:
 # the menu
 
 
-def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=None, pi=None,
+def analyse_domain(ds, domain_id: str, preset: str = MAIN_PRESET, method=None, ci=None, pi=None,
                    judgements: dict | None = None) -> DomainReport:
     """Run every analysis of one outcome domain with the given conventions (module docstring).
 
@@ -438,7 +448,7 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
     trials = trials_of(rows, measure=measure)
     primary = _fit(trials, settings, measure)
     rep = DomainReport(domain=spec, settings=settings, rows=rows, trials=trials, primary=primary,
-                       not_estimable=not_estimable)
+                       not_estimable=not_estimable, instrument_table=ds.instruments)
     k = primary.k
     if len(rows) > k:
         rep.all_rows = meta.rma(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float), labels=_row_labels(rows),
@@ -452,7 +462,8 @@ def analyse_domain(ds, domain_id: str, preset: str = "metafor", method=None, ci=
             rep.control_risk = absolute.median_control_risk(trials["control_events"], trials["control_total"])
             rep.absolute = absolute.absolute_effect(measure, primary.estimate, primary.ci_low, primary.ci_high,
                                                     rep.control_risk)
-    rep.published = published_estimates(ds, domain_id)
+    rep.published = published.oriented_estimates(ds, domain_id)
+    rep.published_without_numbers = len(published.without_numbers(ds, domain_id))
     rep.quality_notes = dataset.quality_notes(ds, rows)
     rep.citations = dataset.citation_keys(ds, rows["study_id"])
     _certainty(rep, judgements)
@@ -532,11 +543,13 @@ def _sensitivity(rep: DomainReport, ds) -> None:
     alt = "DL" if settings["method"] != "DL" else "REML"
     sens.append({"analysis": f"Alternative estimator ({alt})", "result": _fit(trials, settings, measure, method=alt)})
     if settings["ci"] == "z":
-        sens.append({"analysis": "Knapp-Hartung confidence interval",
+        sens.append({"analysis": "Hartung-Knapp-Sidik-Jonkman interval",
                      "result": _fit(trials, settings, measure, ci="hk", pi="t-1")})
     else:
-        sens.append({"analysis": "Wald-type (z) confidence interval",
-                     "result": _fit(trials, settings, measure, ci="z", pi="z")})
+        sens.append({"analysis": "Wald-type intervals (metafor defaults)",
+                     "result": _fit(trials, settings, measure, ci="z", pi="z"),
+                     "note": "normal-distribution CI and prediction interval; narrower than "
+                             "Hartung-Knapp-Sidik-Jonkman when trials are few"})
     if rep.is_binary and trials[["events1", "total1", "events2", "total2"]].notna().all().all():
         cells = {c: trials[c].to_numpy(float) for c in ("events1", "total1", "events2", "total2")}
         try:
@@ -569,11 +582,17 @@ def _certainty(rep: DomainReport, judgements: dict) -> None:
     if not rep.pooled:
         rep.skipped["certainty"] = "one trial: no pooled estimate to grade"
         return
+    if rep.measure not in ("SMD", *RATIO_MEASURES):
+        # the rules' thresholds are on the standardised or the log-ratio scale; a difference in an
+        # instrument's units (or a risk difference) would need its own minimally important difference
+        rep.skipped["certainty"] = (f"the GRADE rules are defined for standardised mean differences and ratios, "
+                                    f"not for a {MEASURE_NAMES[rep.measure].lower()}")
+        return
     options = {}
     if rep.exp:
         # GRADE: an appreciable benefit or harm is a relative change of 25% (Guyatt et al. 2011,
-        # J Clin Epidemiol 64:1283); the optimal information size from the assumed control risk
-        options["mid"] = float(np.log(1.25))
+        # J Clin Epidemiol 64:1283); the thresholds are then the MID alone, on the log scale
+        options.update(mid=float(np.log(1.25)), ratio=True)
     rep.grade = grade.assess(rep.domain["id"], primary, overall_rob=rep.trials["rob_overall"].tolist(),
                              participants=rep.n_participants,
                              egger_p=rep.egger.p if rep.egger is not None else None, judgements=judgements, **options)

@@ -1,5 +1,8 @@
-"""What the build needs to know about a domain chapter: its parameters, its data slice (for the
-fingerprint that decides whether it is stale) and the static text of its page."""
+"""What the build needs to know about a domain chapter.
+
+Its parameters, its data slice (for the fingerprint that decides whether it is stale) and the
+static text of its page.
+"""
 from __future__ import annotations
 
 import json
@@ -11,10 +14,15 @@ import pandas as pd
 from analysis import dataset
 from analysis.chapter.render import md_escape
 
+#: Convention preset of every chapter's main analysis: current Cochrane methods (RevMan since
+#: January 2025): REML tau², Q-profile CI for tau², Hartung-Knapp-Sidik-Jonkman CI and a
+#: prediction interval with t(k-1). metafor's Wald-type defaults are a sensitivity row.
+MAIN_PRESET = "cochrane2025"
+
 
 def chapter_parameters(domain_id: str) -> dict:
     """Papermill parameters of a domain chapter (besides the paths the build adds)."""
-    return {"domain_id": domain_id, "preset": "metafor", "method": None, "ci": None}
+    return {"domain_id": domain_id, "preset": MAIN_PRESET, "method": None, "ci": None}
 
 
 def resolve_data_dir(data_dir=None) -> Path:
@@ -27,6 +35,7 @@ def resolve_data_dir(data_dir=None) -> Path:
 
 
 def domain_spec(ds, domain_id: str) -> dict:
+    """The entry of ``domains.yml`` for ``domain_id`` (KeyError naming the known ids)."""
     for domain in ds.domains:
         if domain["id"] == domain_id:
             return domain
@@ -58,11 +67,15 @@ def domain_slice(ds, domain_id: str) -> bytes:
         "studies": part(ds.studies[ds.studies["study_id"].isin(studies)]),
         "references": dataset.citation_keys(ds, studies),
         "grade": ds.judgements.get(domain_id),
+        # review names and AMSTAR 2 ratings of the published estimates shown beside ours
+        "reviews": ds.reviews[ds.reviews["review_id"].isin(set(published_estimates(ds, domain_id)["review_id"]))
+                              ].to_csv(index=False) if not ds.reviews.empty else "",
     }
     return json.dumps(parts, sort_keys=True, default=str).encode()
 
 
 def chapter_substitutions(ds, domain_id: str) -> dict[str, str]:
+    """Placeholders of the chapter template's Markdown cells and their escaped values."""
     spec = domain_spec(ds, domain_id)
     return {
         "@DOMAIN_ID@": domain_id,
@@ -73,6 +86,7 @@ def chapter_substitutions(ds, domain_id: str) -> dict[str, str]:
 
 
 def published_estimates(ds, domain_id: str) -> pd.DataFrame:
+    """The rows of ``published_estimates.csv`` mapped to the domain, as recorded."""
     pub = ds.published
     if "domain" not in pub.columns:
         return pub.iloc[0:0]

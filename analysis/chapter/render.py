@@ -37,20 +37,31 @@ def md_escape(text) -> str:
 
 
 def _table(frame: pd.DataFrame, uuid: str):
-    """A table for the page: no index, text HTML-escaped (it comes from the data), and a fixed
-    element id so that two builds write identical HTML."""
+    """A table for the page: no index, text HTML-escaped, a fixed element id.
+
+    The text comes from the data; the fixed id makes two builds write identical HTML.
+    """
     return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
 
 
+#: How each confidence-interval method of the engine is named on the page.
+CI_TEXT = {"z": "Wald-type (normal-distribution) 95% CI",
+           "hk": "Hartung-Knapp-Sidik-Jonkman 95% CI (t distribution, k − 1 degrees of freedom)",
+           "hk-adhoc": "Hartung-Knapp-Sidik-Jonkman 95% CI with the ad hoc variance correction"}
+#: How each prediction-interval method is named on the page.
+PI_TEXT = {"z": "normal distribution", "t-1": "t distribution with k − 1 degrees of freedom",
+           "t-2": "t distribution with k − 2 degrees of freedom"}
+
+
 def conventions(rep: DomainReport) -> str:
+    """The model of the main analysis in words (the preset's name is maintainer detail)."""
     s = rep.settings
-    ci = {"z": "Wald (z) CI", "hk": "Knapp-Hartung CI (t, k-1 df)",
-          "hk-adhoc": "Knapp-Hartung ad hoc CI"}[s["ci"]]
-    pi = {"z": "z", "t-1": "t with k-1 df", "t-2": "t with k-2 df"}[s["pi"]]
+    method = {"REML": "restricted maximum likelihood (REML)", "DL": "DerSimonian-Laird",
+              "PM": "Paule-Mandel", "ML": "maximum likelihood"}.get(s["method"], s["method"])
     scale = " on the log scale" if rep.exp else ""
-    return (f"{rep.effect_label.lower()}{scale}, one effect per trial; random effects, {s['method']} estimator "
-            f"of tau², {ci}, Q-profile CI for tau², prediction interval with {pi} (from three trials); "
-            f"preset {s['preset']}")
+    return (f"{rep.effect_label.lower()}{scale}, one effect per trial; random-effects model; between-trial "
+            f"variance (tau²) by {method} with a Q-profile CI; {CI_TEXT[s['ci']]}; 95% prediction interval "
+            f"from the {PI_TEXT[s['pi']]} (from three trials); I² from tau² (the Q-based I² is shown beside it)")
 
 
 def effect_ci(rep: DomainReport, res) -> str:
@@ -87,43 +98,64 @@ def absolute_md(rep: DomainReport) -> str:
 
 
 def key_message_md(rep: DomainReport) -> str:
-    """Plain-language message: direction, size in words and certainty (GRADE wording)."""
+    """Plain-language key message of a domain.
+
+    The GRADE informative statement (Santesso et al. 2020), the numbers behind it, the certainty
+    with its reasons, what a new trial could find and what the analysis covers.
+    """
     p = rep.primary
     title = md_escape(rep.domain.get("title", rep.domain["id"])).lower()
-    when = f" Time frame: {rep.time_frame}."
+    when = f" Time frame: {md_escape(rep.time_frame)}."
     if not rep.pooled:
         trial = md_escape(rep.trials["label"].iloc[0])
         return (f"One trial ({trial}) reports {title}; its result is shown, not pooled "
                 f"({_effect_words(rep)}).{when}")
-    certainty = rep.grade.certainty if rep.grade else None
+    g = rep.grade
     if rep.is_binary:
-        change = "reduce" if p.estimate < 0 else "increase"
-        text = f"Peer support may {change} {title} ({_effect_words(rep)})."
-        if certainty:
-            text = (f"{_binary_verb(certainty, change)} {title} ({_effect_words(rep)}). "
-                    f"Certainty of the evidence: **{certainty.lower()}**.")
+        text = f"**{md_escape(binary_statement(rep))}** ({_effect_words(rep)})."
+        if g is not None:
+            text += f" Certainty of the evidence: **{g.certainty.lower()}**."
         if rep.absolute is not None:
             text += " " + absolute_md(rep)
         return text + when
-    if certainty:
-        verb = grade.certainty_verb(certainty, p.estimate, p.ci_low, p.ci_high)
-        size = grade.interpretation(p.estimate, ci_low=p.ci_low, ci_high=p.ci_high) if rep.measure == "SMD" else \
-            f"{fmt(p.estimate)} points on the {md_escape(rep.instruments[0])}"
-        text = (f"{verb[0].upper()}{verb[1:]} {title}. Estimated effect: {size} ({_effect_words(rep)}). "
-                f"Certainty of the evidence: **{certainty.lower()}**.")
-    else:
-        text = f"Pooled effect on {title}: {_effect_words(rep)}."
+    if g is None or rep.measure != "SMD":
+        return f"Pooled effect on {title}: {_effect_words(rep)}.{when}"
+    thresholds = g.thresholds
+    statement = grade.informative_statement(g.certainty, p.estimate, title, thresholds)
+    down = [j for j in g.judgements if j.downgrade]
+    names = [f"{{term}}`{grade.DOMAIN_TITLES[j.domain].lower()}`" + (" (two levels)" if j.downgrade == 2 else "")
+             for j in down]
+    reason = ("Not rated down." if not names else
+              "Rated down for " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + ".")
+    size = grade.size_category(p.estimate, thresholds)
+    meaning = ("smaller than the {term}`minimally important difference` of " + f"{thresholds[0]:g}"
+               if size == "trivial" else md_escape(grade.interpretation(p.estimate, thresholds)))
+    numbers = (f"{{term}}`SMD` {fmt(p.estimate)}, 95% {{term}}`CI <confidence interval>` {fmt(p.ci_low)} to "
+               f"{fmt(p.ci_high)}; {rep.n_studies} trials, {rep.n_participants} participants")
+    text = (f"**{statement}** {{term}}`Certainty of the evidence <certainty of the evidence>`: "
+            f"**{g.certainty.lower()}** ({reason[0].lower()}{reason[1:-1]}). Estimated effect: {numbers}; "
+            f"{meaning}.")
     pi_low, pi_high = rep.prediction_interval()
-    if pi_low is not None and pi_high is not None and pi_low < 0 < pi_high and p.ci_low > 0:
-        text += " The prediction interval includes no effect: a new trial in a similar setting could find none."
+    if pi_low is not None and pi_high is not None:
+        text += (f" A new trial in a similar setting could find anything from "
+                 f"{grade.category_name(pi_low, thresholds)} to {grade.category_name(pi_high, thresholds)} "
+                 f"(95% {{term}}`prediction interval` {fmt(pi_low)} to {fmt(pi_high)}).")
     return text + when
 
 
-def _binary_verb(certainty: str, change: str) -> str:
-    """GRADE's plain-language verbs by certainty (Santesso et al. 2020) for a risk that changes."""
-    return {"High": f"Peer support {change}s", "Moderate": f"Peer support probably {change}s",
-            "Low": f"Peer support may {change}",
-            "Very low": f"We are very uncertain whether peer support {change}s"}[certainty]
+def binary_statement(rep: DomainReport) -> str:
+    """What happens to the risk of a binary outcome, in GRADE's words for its certainty.
+
+    The verbs by certainty follow Santesso et al. (2020); the direction is that of the point
+    estimate (a risk that falls or rises), since the size categories of the standardised scale do
+    not apply to ratios.
+    """
+    title = rep.domain.get("title", rep.domain["id"]).lower()
+    change = "reduce" if rep.primary.estimate < 0 else "increase"
+    certainty = rep.grade.certainty if rep.grade else "Low"
+    return {"High": f"Peer support {change}s {title}.", "Moderate": f"Peer support probably {change}s {title}.",
+            "Low": f"Peer support may {change} {title}.",
+            "Very low": f"The evidence is very uncertain about the effect of peer support on {title}."}[certainty]
 
 
 def pooled_table(rep: DomainReport):
@@ -138,11 +170,18 @@ def pooled_table(rep: DomainReport):
         "p": fmt_p(p.p),
         "95% PI": _interval(rep, pi_low, pi_high),
         "tau² [95% CI]": f"{fmt(p.tau2, 3)} [{fmt(p.tau2_ci_low, 3)}, {fmt(p.tau2_ci_high, 3)}]" if several else "",
+        "I² [95% CI]": (f"{fmt(p.i2_tau2, 0)}% [{fmt(p.i2_tau2_ci_low, 0)}, {fmt(p.i2_tau2_ci_high, 0)}]"
+                        if several else ""),
         "I² (Q-based) [95% CI]": (f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]"
                                   if several else ""),
-        "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%" if several else "",
         "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})" if several else "",
     }]).pipe(_table, f"{rep.domain['id']}-pooled")
+
+
+def _i2(res) -> str:
+    """The headline I² of a fit: tau²-based for random-effects fits, Q-based for common-effect ones."""
+    value = res.i2_tau2 if res.i2_tau2 is not None else res.i2_q
+    return "" if value is None else f"{fmt(value, 0)}%"
 
 
 def subgroup_table(rep: DomainReport):
@@ -160,7 +199,7 @@ def subgroup_table(rep: DomainReport):
                 "subgroup": name,
                 "trials": res.k,
                 effect: effect_ci(rep, res),
-                "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
+                "I²": _i2(res),
                 "test for differences": (f"Q = {fmt(result.q_between)}, df = {result.df_between}, "
                                          f"p = {fmt_p(result.p_between)}") if first else "",
                 "note": "; ".join(result.notes) if first else "",
@@ -184,6 +223,7 @@ def subgroups_not_done_md(rep: DomainReport) -> str:
 
 
 def subgroup_figures(rep: DomainReport):
+    """(title, forest plot) of every subgroup analysis that was done."""
     for column, title in SUBGROUP_VARIABLES:
         result = rep.subgroups.get(column)
         if result is not None and not isinstance(result, str):
@@ -198,33 +238,35 @@ def sensitivity_table(rep: DomainReport):
         res = item.get("result")
         if res is None:
             records.append({"analysis": item["analysis"], "k": "", effect: "",
-                            "95% PI": "", "tau²": "", "I² (Q-based)": "", "note": item.get("note", "")})
+                            "95% PI": "", "tau²": "", "I²": "", "note": item.get("note", "")})
             continue
         # a fit of the trials, a three-level fit of the rows (its "k" is the rows), or robust inference
         k = getattr(res, "k", getattr(res, "n_clusters", ""))
         fixed = getattr(res, "method", None) in ("FE", "MH", "PETO")
         pi = (getattr(res, "pi_low", None), getattr(res, "pi_high", None)) if k and k >= 3 and not fixed else (None, None)
-        tau2, i2 = getattr(res, "tau2", None), getattr(res, "i2_q", None)
+        tau2 = getattr(res, "tau2", None)
+        i2 = getattr(res, "i2_tau2", None)
+        i2 = getattr(res, "i2_q", None) if i2 is None else i2
         records.append({
             "analysis": item["analysis"],
             "k": k,
             effect: effect_ci(rep, res),
             "95% PI": _interval(rep, *pi),
             "tau²": "" if tau2 is None else fmt(tau2, 3),
-            "I² (Q-based)": "" if i2 is None else f"{fmt(i2, 0)}%",
+            "I²": "" if i2 is None else f"{fmt(i2, 0)}%",
             "note": item.get("note", ""),
         })
     return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-sensitivity")
 
 
 def small_study_md(rep: DomainReport) -> str:
+    """Egger's test and trim-and-fill in words, or why they are not reported."""
     if rep.small_study_reason:
         return rep.small_study_reason
     e, t = rep.egger, rep.trimfill
     lines = [
-        f"Egger-type regression test (metafor `regtest` defaults: predictor standard error, same model): "
-        f"z = {fmt(e.statistic)}, p = {fmt_p(e.p)}.",
-        f"Trim-and-fill (L0 estimator): {t.k0} trial(s) imputed on the {t.side} side; adjusted "
+        f"{{term}}`Egger's test` (regression on the standard error): z = {fmt(e.statistic)}, p = {fmt_p(e.p)}.",
+        f"{{term}}`Trim-and-fill <trim-and-fill>`: {t.k0} trial(s) imputed on the {t.side} side; adjusted "
         f"{rep.effect_label.lower()} = {effect_ci(rep, t.filled)}.",
         "Funnel asymmetry can reflect publication bias, but also heterogeneity or chance; "
         "trim-and-fill is a sensitivity analysis, not a correction.",
@@ -233,23 +275,54 @@ def small_study_md(rep: DomainReport) -> str:
 
 
 def published_md(rep: DomainReport) -> str:
+    """Earlier reviews' estimates for this outcome, oriented as this review reports effects.
+
+    From :func:`analysis.chapter.published.oriented_estimates`, with the printed value kept.
+    """
+    from analysis.chapter.published import direction_text
+
     pub = rep.published
-    if pub is None or pub.empty:
-        return "No earlier review reported a pooled result mapped to this outcome."
-    lines = ["| review | outcome as reported | timepoint | k | estimate [95% CI] | I² | flag |",
-             "|---|---|---|---|---|---|---|"]
-    for _, r in pub.iterrows():
-        est = "" if pd.isna(r.get("estimate")) else f"{r['estimate']} [{r.get('ci_low')}, {r.get('ci_high')}]"
-        lines.append("| " + " | ".join(md_escape(x) for x in [
-            r.get("review_id"), r.get("outcome"), r.get("timepoint"),
-            "" if pd.isna(r.get("k")) else r.get("k"), est,
-            "" if pd.isna(r.get("i2")) else r.get("i2"),
-            r.get("inconsistency_note") if isinstance(r.get("inconsistency_note"), str) else ""]) + " |")
     ours = rep.primary
-    lines.append("")
-    lines.append(f"This review (one effect per trial, {md_escape(rep.settings['method'])}): "
-                 f"{md_escape(rep.effect_label)} = {effect_ci(rep, ours)}, {ours.k} trials.")
-    return "\n".join(lines)
+    mine = (f"This review (main analysis, one effect per trial): {md_escape(rep.effect_label)} "
+            f"{effect_ci(rep, ours)}, {ours.k} trials; {md_escape(rep.time_frame)}.")
+    missing = rep.published_without_numbers
+    extra = (f" {missing} further result{'s' if missing != 1 else ''} of earlier reviews for this outcome "
+             f"{'were' if missing != 1 else 'was'} reported without numbers (for example \"nonsignificant\") and "
+             f"{'are' if missing != 1 else 'is'} not listed.") if missing else ""
+    if pub is None or pub.empty:
+        return f"No earlier review reported a pooled result mapped to this outcome.{extra}\n\n{mine}"
+    lines = ["| Review | Outcome as reported | Time point | k | Measure | Estimate (95% CI); positive favours peer "
+             "support | As printed | Printed direction | AMSTAR 2 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in pub.iterrows():
+        oriented = (f"{fmt(r['estimate'])} ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})" if r["oriented"]
+                    else "not shown: direction unclear")
+        note = r["inconsistency"] and isinstance(r["inconsistency_note"], str)
+        printed_in = "" if r["reported_in"] == r["review_id"] else f" in {md_escape(r['reported_in_label'])}"
+        lines.append("| " + " | ".join([
+            md_escape(r["review"]) + printed_in, md_escape(r["outcome"]), md_escape(TIMEPOINT_TEXT.get(r["timepoint"],
+                                                                                                         r["timepoint"])),
+            "" if pd.isna(r["k"]) else str(int(r["k"])), md_escape(r["measure"]), oriented,
+            md_escape(r["printed"]) + ("<sup>†</sup>" if note else ""), md_escape(direction_text(r)),
+            md_escape(r["amstar2"].replace("-", " ") if isinstance(r["amstar2"], str) else "not rated")]) + " |")
+    notes = [f"† {md_escape(r['review'])}, {md_escape(r['outcome'])}: {md_escape(r['inconsistency_note'])}"
+             for _, r in pub.iterrows() if r["inconsistency"] and isinstance(r["inconsistency_note"], str)]
+    text = "\n".join(lines)
+    if notes:
+        text += (f"\n\n:::{{dropdown}} † Where the printed numbers disagree with each other ({len(notes)})\n\n"
+                 + "\n".join(f"- {n}" for n in notes) + "\n:::")
+    ratio = " A risk ratio is inverted when turned (the risk with control relative to peer support)." \
+        if (pub["scale"] == "ratio").any() else ""
+    how = (" Printed direction: which side of no effect the review's printed numbers give to a benefit of peer "
+           "support, and how that is known (stated by the review, described with the result, the review's "
+           "convention in its other results, or the scale's direction); the basis and its evidence are recorded "
+           "in the data.")
+    return f"{text}\n\n{mine}{extra}{ratio}{how}"
+
+
+#: Time points of published estimates in words.
+TIMEPOINT_TEXT = {"post": "end of intervention", "follow-up": "follow-up", "mixed": "mixed",
+                  "not-stated": "not stated"}
 
 
 #: Names of the analyses a small domain can skip, as the page names them.
@@ -267,12 +340,24 @@ def skipped_md(rep: DomainReport, *names: str) -> str:
 
 
 def quality_notes_md(rep: DomainReport) -> str:
-    if not rep.quality_notes:
-        return "No curation decisions or validator warnings touch this outcome."
-    return "\n".join(f"- {md_escape(note)}" for note in rep.quality_notes)
+    """The section for reviewers and maintainers, collapsed.
+
+    The analysis settings and the data-quality notes (curation decisions and validator findings on
+    this outcome's trials).
+    """
+    s = rep.settings
+    settings = (f"Convention preset {md_escape(s['preset'])}: tau² estimator {md_escape(s['method'])}, "
+                f"confidence interval {md_escape(s['ci'])}, prediction interval {md_escape(s['pi'])} "
+                "(see Methods); the reproduction of Smit et al. (2022) uses their own settings.")
+    notes = ("\n".join(f"- {md_escape(note)}" for note in rep.quality_notes) if rep.quality_notes
+             else "No curation decisions or validator warnings touch this outcome.")
+    count = len(rep.quality_notes)
+    title = f"Analysis settings and {count} data-quality note{'s' if count != 1 else ''}"
+    return f":::{{dropdown}} {title}\n\n{settings}\n\n{notes}\n:::"
 
 
 def studies_md(rep: DomainReport) -> str:
+    """The trials of the analysis, cited (every report of each), and the rows left out."""
     text = "This analysis includes " + ", ".join(f"{{cite:t}}`{k}`" for k in rep.citations) + "."
     if rep.not_estimable:
         text += (" Not estimable, so left out (no effect can be computed): "

@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.dataset.characteristics import check_characteristics, with_characteristics
 from analysis.dataset.curation import apply_curation, apply_rob_curation, check_curation
 from analysis.dataset.issues import DataError, Issue
-from analysis.dataset.judgements import check_grade, load_judgements
+from analysis.dataset.judgements import check_grade, check_grade_evidence, load_judgements
 from analysis.dataset.read import REQUIRED_TABLES, check_foreign_keys, read_domains, read_package, read_table
 from analysis.dataset.rules import (
     account_for,
@@ -105,7 +105,9 @@ def _read_all(data_dir, curated: bool):
         issues += check_foreign_keys(tables, schemas, names)
     domains, located, found = read_domains(data_dir, label)
     issues += found
-    issues += check_grade(data_dir, label, {d.get("id") for d in domains})
+    # a domain refused for another reason is still declared: do not report grade.yml for naming it
+    domains_ok = not any(i.severity == "error" for i in found)
+    issues += check_grade(data_dir, label, {d.get("id") for d in domains} if domains_ok else None)
     if not all(n in tables for n in REQUIRED_TABLES):
         return tables, package, domains, None, [], issues
     raw = tables["outcomes"].frame()
@@ -123,6 +125,7 @@ def _read_all(data_dir, curated: bool):
     rules += check_cross(tables, {d.get("id") for d in domains})
     kept = analysed[~analysed["_excluded"]] if curated else analysed
     rules += check_domains(located, kept, tables["instruments"].frame(), f"{label}/domains.yml")
+    rules += check_grade_evidence(data_dir, label, domains, kept, at_timepoint)
     decided = applied if curated else []
     rules += check_selection(located, kept, tables["outcomes"].file)
     rules += check_rob_coverage(tables, decided)
@@ -248,8 +251,10 @@ def _rob_overall(rob: pd.DataFrame, study_id: str, outcome_id: str):
 
 
 def quality_notes(ds: Dataset, rows: pd.DataFrame) -> list[str]:
-    """Data-quality notes for the studies of ``rows``: the curation decisions that concern them
-    and the warnings and notes on their outcome rows, one sentence each."""
+    """Data-quality notes for the studies of ``rows``, one sentence each.
+
+    The curation decisions that concern them and the warnings and notes on their outcome rows.
+    """
     studies = set(rows["study_id"])
     notes = []
     for a in ds.applied:

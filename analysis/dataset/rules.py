@@ -1,5 +1,7 @@
-"""Rules of the review's data beyond the schema: errors (a row that cannot be analysed as
-written) and plausibility warnings (a row that probably does not say what the source meant).
+"""Rules of the review's data beyond the schema.
+
+Errors (a row that cannot be analysed as written) and plausibility warnings (a row that probably
+does not say what the source meant).
 
 With curation (the default) a warning on a row that the curation log excludes or flags is
 accounted for: it is reported as a ``note`` citing the decision. Warnings never fail a check.
@@ -37,6 +39,7 @@ EXTRACTED_REQUIRED = ("design", "arms", "population")
 
 
 def check_outcome_rules(rows: pd.DataFrame, file: str) -> list[Issue]:
+    """Each outcome row has the fields its data type needs, with values that can be analysed."""
     issues = []
     for rec in rows.to_dict("records"):
         line = rec["_line"]
@@ -64,6 +67,7 @@ def check_outcome_rules(rows: pd.DataFrame, file: str) -> list[Issue]:
 
 
 def check_studies(tables: dict[str, Table], outcomes: pd.DataFrame) -> list[Issue]:
+    """Each trial's year, its outcome-data status and its characteristics agree with its rows."""
     studies = tables["studies"]
     with_rows = set(outcomes["study_id"])
     this_year = date.today().year
@@ -90,8 +94,7 @@ def check_studies(tables: dict[str, Table], outcomes: pd.DataFrame) -> list[Issu
 
 
 def check_cross(tables: dict[str, Table], domain_ids: set) -> list[Issue]:
-    """Instrument scales run from min to max (error); a published estimate maps to a known domain
-    (warning)."""
+    """Instrument scales run from min to max (error); a published estimate maps to a known domain (warning)."""
     issues = []
     inst = tables.get("instruments")
     for row, raw, line in zip(inst.rows if inst else [], inst.raw if inst else [], inst.lines if inst else []):
@@ -110,8 +113,12 @@ def check_cross(tables: dict[str, Table], domain_ids: set) -> list[Issue]:
 
 
 def check_published(tables: dict[str, Table]) -> list[Issue]:
-    """The printed CI must contain the printed estimate. A row whose ``inconsistency`` is true
-    records a misprint of the source verbatim: it is reported as a note, not an error."""
+    """Published estimates: the printed CI contains the estimate, and the direction is recorded.
+
+    A row whose ``inconsistency`` is true records a misprint of the source verbatim: it is
+    reported as a note, not an error. A printed estimate needs ``favours`` with its basis and
+    source.
+    """
     if "published_estimates" not in tables:
         return []
     pub = tables["published_estimates"]
@@ -125,6 +132,14 @@ def check_published(tables: dict[str, Table]) -> list[Issue]:
         elif est is not None and ((low is not None and est < low) or (high is not None and est > high)):
             issues.append(Issue(pub.file, line, "estimate", text["estimate"], "ci-contains",
                                 f"estimate outside its CI [{text['ci_low']}, {text['ci_high']}]{known}", severity))
+        # an estimate is shown oriented so that positive favours peer support: its direction is data
+        if est is not None and "favours" in row and row.get("favours") is None:
+            issues.append(Issue(pub.file, line, "favours", "", "favours-required",
+                                "a printed estimate needs the side that favours peer support (higher, lower or "
+                                "unclear) with its basis and source"))
+        elif row.get("favours") is not None and (row.get("favours_basis") is None or row.get("favours_source") is None):
+            issues.append(Issue(pub.file, line, "favours_source" if row.get("favours_basis") else "favours_basis", "",
+                                "favours-source", "the direction needs its basis and its source (the evidence)"))
     return issues
 
 

@@ -214,11 +214,17 @@ def _model_text(res) -> str:
 
 
 def _heterogeneity_text(res) -> str:
-    """``Heterogeneity: tau2 = ..; I2 = ..%; Q = .., df = .. (p = ..)`` as in RevMan and metafor."""
+    """``Heterogeneity: tau2 = ..; I2 = ..%; Q = .., df = .. (p = ..)`` as in RevMan and metafor.
+
+    The I² of a random-effects fit is tau²-based (RevMan since 2025, metafor), with the Q-based
+    value of Higgins & Thompson (2002) beside it; a common-effect fit has only the Q-based one."""
     if res.k < 2 or not _finite(res.q):
         return "Heterogeneity: not applicable (k = 1)"
     parts = [] if _is_fixed(res) else [f"\u03c4\u00b2 {_tau2_text(res.tau2)}"]
-    if _finite(res.i2_q):
+    if not _is_fixed(res) and _finite(getattr(res, "i2_tau2", None)):
+        parts.append(f"I\u00b2 = {_num(res.i2_tau2, 0)}%" +
+                     (f" (Q-based {_num(res.i2_q, 0)}%)" if _finite(res.i2_q) else ""))
+    elif _finite(res.i2_q):
         parts.append(f"I\u00b2 = {_num(res.i2_q, 0)}%")
     parts.append(f"Q = {_num(res.q)}, df = {int(res.q_df)} ({_p_text(res.q_p)})")
     return "Heterogeneity: " + "; ".join(parts)

@@ -12,33 +12,43 @@ from pathlib import Path
 import yaml
 
 from analysis import figures
-from analysis.book import changelog, feed
+from analysis.book import changelog, citation, feed
 from analysis.book.engine_reference import engine_reference_md
 from analysis.book.pages.awaiting import awaiting_md
 from analysis.book.pages.characteristics import characteristics_md
 from analysis.book.pages.common import EXTRA, FIGURES, GENERATED, save_figure
+from analysis.book.pages.currency import at_a_glance_md, currency, currency_md, long_date, review_numbers
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.earlier_reviews import earlier_reviews_md
-from analysis.book.pages.evidence import evidence_map_md
-from analysis.book.pages.home import ds_updated, home_md
+from analysis.book.pages.evidence import evidence_map_md, umbrella_estimates
+from analysis.book.pages.front import PAGES as FRONT_PAGES
+from analysis.book.pages.front import FrontMatterError, front_matter
+from analysis.book.pages.home import ds_updated, home_md, main_findings
 from analysis.book.pages.implementation import implementation_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
 from analysis.book.pages.studies import included_studies_md, prisma_counts
 from analysis.book.pages.whats_new import whats_new_md
+from analysis.chapter.conclusions import parent_domains
 from analysis.dataset.files import write_if_changed
+
+__all__ = ["toc", "write_pages", "FrontMatterError"]
 
 
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book.
 
-    One chapter per domain of ``data/domains.yml``, then the Learn chapters
+    The front matter, one chapter per domain of ``data/domains.yml``, then the Learn chapters
     (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``), and the appendix.
     """
     spec = {
         "format": "jb-book",
         "root": "chapters/index",
         "parts": [
+            {"caption": "The review in brief", "chapters": [
+                *({"file": f"chapters/generated/{name}"} for name in FRONT_PAGES),
+                {"file": "chapters/generated/how-to-cite"},
+            ]},
             {"caption": "The review", "chapters": [
                 {"file": "chapters/methods"},
                 {"file": "chapters/generated/included-studies"},
@@ -57,12 +67,13 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
                 {"file": "chapters/generated/whats-new"},
                 {"file": "chapters/data"},
                 {"file": "chapters/references"},
+                {"file": "chapters/glossary"},
             ]},
             {"caption": "Appendix", "chapters": [{"file": "chapters/generated/engine-reference"}]},
         ],
     }
     if learn:
-        spec["parts"].insert(2, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
+        spec["parts"].insert(3, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
             {"file": f"chapters/generated/learn/{name}"} for name in learn]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
@@ -84,8 +95,22 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     flow_path = data_dir / "search_flow.json"
     flow = json.loads(flow_path.read_text(encoding="utf-8")) if flow_path.exists() else None
 
+    parents = parent_domains(ds)
+    cur = currency(ds, flow, ds_updated(ds))
+    review = review_numbers(cur)
+    front = front_matter(root, domain_results, review)      # raises FrontMatterError before anything is written
+    (results_dir / "review.json").write_text(json.dumps({"currency": cur, "parents": parents}, indent=1,
+                                                        sort_keys=True) + "\n", encoding="utf-8")
     write_if_changed(root / "_toc.yml", toc(ds.domains, learn))
+    write_if_changed(gen / "at-a-glance.md", at_a_glance_md(cur, *main_findings(
+        ds, domain_results, parents, "at the end of the intervention" if cur["only_post"] else
+        "when the trials measured them")))
+    write_if_changed(gen / "currency.md", currency_md(cur))
     write_if_changed(gen / "home.md", home_md(ds, domain_results))
+    for name, text in front.items():
+        write_if_changed(gen / f"{name}.md", text)
+    write_if_changed(gen / "how-to-cite.md", citation.how_to_cite_md(citation.read_citation(root), cur["last_update"],
+                                                                     long_date))
     write_if_changed(gen / "conventions.md", conventions_md())
     write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow))
     write_if_changed(gen / "evidence-map.md", evidence_map_md(ds))
@@ -119,5 +144,5 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     save_figure(figures.rob_summary(rob_frame), fig_dir / "rob-summary.png")
     if flow:
         save_figure(figures.prisma(prisma_counts(flow)), fig_dir / "prisma.png")
-    save_figure(figures.evidence_map(ds.published, ds.reviews), fig_dir / "evidence-map.png")
+    save_figure(figures.evidence_map(umbrella_estimates(ds)), fig_dir / "evidence-map.png")
     return changes

@@ -1,29 +1,82 @@
-"""The evidence map of earlier reviews and the inconsistencies found in their published results."""
+"""The evidence map of earlier reviews and the inconsistencies found in their published results.
+
+Every estimate is shown with its measure and oriented as this review reports effects (positive
+favours peer support; :func:`analysis.chapter.published.oriented_estimates`), the printed value
+and its direction beside it; reviews by name; only results with numbers; only the rows that have
+an inconsistency in the inconsistency table.
+"""
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.book.pages.common import md_table
-from analysis.chapter.render import md_escape
+from analysis.chapter.published import direction_text, oriented_estimates
+from analysis.chapter.render import TIMEPOINT_TEXT, md_escape
+from analysis.figures.evidence import drawable
+from analysis.stats.formatting import text as fmt
+
+#: The review whose tables the map draws (the umbrella review).
+UMBRELLA = "cooper2024"
+
+
+def umbrella_estimates(ds) -> pd.DataFrame:
+    """The oriented estimates tabulated by the umbrella review (what the map draws)."""
+    est = oriented_estimates(ds)
+    return est[est["reported_in"] == UMBRELLA].reset_index(drop=True)
+
+
+def _rating(value) -> str:
+    return value.replace("-", " ") if isinstance(value, str) else "not rated"
 
 
 def evidence_map_md(ds) -> str:
-    pub = ds.published
-    umb = pub[pub["reported_in"] == "cooper2024"] if "reported_in" in pub.columns else pub.iloc[0:0]
-    flagged = pub[pub["inconsistency"].fillna("").astype(str).str.len() > 0] if "inconsistency" in pub else pub.iloc[0:0]
+    """The evidence-map page: the figure, every result of the umbrella review oriented, the inconsistencies."""
+    umb = umbrella_estimates(ds)
+    drawn = drawable(umb)
+    other_measure = umb[~umb.index.isin(drawn.index) & umb["oriented"].astype(bool)]
+    unclear = umb[~umb["oriented"].astype(bool)]
+    label = ds.reviews.set_index("review_id")["label"].to_dict() if not ds.reviews.empty else {}
     parts = [
         "# Evidence map of earlier reviews\n",
         f"The umbrella review of Cooper et al. (2024) {{cite:p}}`cooper2024` tabulates {len(umb)} pooled results "
-        f"from {umb['review_id'].nunique() if len(umb) else 0} meta-analyses. Each point below is one pooled "
-        "result (standardised mean difference with its 95% CI, oriented as printed), coloured by the AMSTAR 2 "
-        "rating of its review.\n",
-        "```{figure} figures/evidence-map.png\n:name: fig-evidence-map\n:alt: Pooled results of earlier reviews\n\n"
-        "Pooled results of earlier meta-analyses by outcome, coloured by AMSTAR 2 rating. Signs are as printed by "
-        "each review (conventions differ between reviews).\n```\n",
-        "## Inconsistencies found in the published results\n",
+        f"from {umb['review_id'].nunique() if len(umb) else 0} meta-analyses, most of them "
+        "{term}`standardised mean differences <standardised mean difference>` ({term}`SMD`). Each review printed its results with "
+        "its own sign convention; here every result is turned, where needed, so that **positive values favour peer "
+        "support**, as everywhere in this review, and the printed value is kept in the table. How each direction is "
+        "known (stated by the review, described with the result, read from the review's other results, or from the "
+        "scale) is recorded with its evidence in the data (`published_estimates.csv`).\n",
+        "```{figure} figures/evidence-map.png\n:name: fig-evidence-map\n:alt: Pooled standardised mean differences "
+        "of earlier reviews, positive values favour peer support\n\n"
+        f"{len(drawn)} pooled standardised mean differences (95% CI) of earlier meta-analyses by outcome, oriented so "
+        "that positive values favour peer support. Colour and marker give the {term}`AMSTAR 2` rating of the review "
+        "(circle high, diamond moderate, triangle up low, triangle down critically low, square not rated); an arrow "
+        f"marks a CI beyond the axis. Not drawn: {len(other_measure)} results on other scales (mean differences, "
+        f"risk ratios) and {len(unclear)} whose direction the source does not state; all are in the table below.\n```\n",
+        "## All results tabulated by the umbrella review\n",
     ]
+    rows = []
+    for _, r in umb.sort_values(["outcome", "review"], kind="mergesort").iterrows():
+        oriented = (f"{fmt(r['estimate'])} ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})" if r["oriented"]
+                    else "not turned: direction unclear")
+        rows.append([md_escape(r["outcome"]), md_escape(r["review"]), md_escape(_rating(r["amstar2"])),
+                     md_escape(TIMEPOINT_TEXT.get(r["timepoint"], r["timepoint"])),
+                     "" if pd.isna(r["k"]) else str(int(r["k"])), md_escape(r["measure"]), oriented,
+                     md_escape(r["printed"]), md_escape(direction_text(r))])
+    parts.append(md_table(["outcome", "review", "AMSTAR 2", "time point", "k", "measure",
+                           "estimate (95% CI), positive favours peer support", "as printed", "printed direction"],
+                          rows)
+                 + "\n")
+    parts.append("## Inconsistencies found in the published results\n")
+    pub = ds.published
+    flagged = pub[pub["inconsistency"].fillna(False).astype(bool)] if "inconsistency" in pub else pub.iloc[0:0]
     if flagged.empty:
         parts.append("None recorded.\n")
     else:
-        rows = [[md_escape(r["review_id"]), md_escape(r["outcome"]), md_escape(r.get("timepoint", "")),
-                 md_escape(r.get("inconsistency_note", ""))] for _, r in flagged.iterrows()]
-        parts.append(md_table(["review", "outcome", "timepoint", "what is inconsistent"], rows) + "\n")
+        parts.append(f"{len(flagged)} of the {len(pub)} published results recorded in the dataset have printed numbers "
+                     "that disagree with each other or with the text; each is kept as printed.\n")
+        rows = [[md_escape(label.get(r["review_id"], r["review_id"])), md_escape(r["outcome"]),
+                 md_escape(TIMEPOINT_TEXT.get(r.get("timepoint", ""), r.get("timepoint", ""))),
+                 md_escape(r.get("inconsistency_note", "") if isinstance(r.get("inconsistency_note"), str) else "")]
+                for _, r in flagged.iterrows()]
+        parts.append(md_table(["review", "outcome", "time point", "what is inconsistent"], rows) + "\n")
     return "\n".join(parts)
