@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import dataset
-from analysis.chapter import render, sof
+from analysis.chapter import domain_figures, render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, label_of
 from analysis.chapter.params import domain_spec, published_estimates
 from analysis.dataset.files import atomic_write
@@ -140,6 +140,7 @@ class DomainReport:
             "studies": sorted(set(self.rows["study_id"])),
             "outcome_ids": sorted(self.rows["outcome_id"]),
             "primary": self.primary.to_dict(),
+            "per_trial": domain_figures.per_trial_records(self),
             "subgroups": subgroups,
             "sensitivity": sens,
             "small_study": small,

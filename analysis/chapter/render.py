@@ -4,13 +4,13 @@ Text from the data is escaped with :func:`md_escape`: it is shown, never interpr
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import figures
 from analysis.chapter.labels import SUBGROUP_VARIABLES
+from analysis.chapter.markup import md_escape
+from analysis.chapter.tables import frame_table, markdown_table
 from analysis.stats import grade
 from analysis.stats.formatting import text as fmt
 from analysis.stats.formatting import text_p as fmt_p
@@ -19,27 +19,15 @@ if TYPE_CHECKING:
     from analysis.chapter.menu import DomainReport
 
 
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|$~:@%&^=\"'")
+def _table(frame: pd.DataFrame, label: str | None, caption: str):
+    """A table for the page (:func:`analysis.chapter.tables.frame_table`), numbered, text escaped
+    (it comes from the data).
 
-
-def md_escape(text) -> str:
-    """Escape text from the data so that MyST/Markdown renders it literally.
-
-    Every ASCII punctuation character that Markdown, MyST roles, HTML or math could interpret is
-    backslash-escaped (CommonMark allows escaping any ASCII punctuation); newlines become spaces.
+    ``label``: the table is labelled ``tbl-<label>`` (the chapter refers to it, and the element id is
+    fixed, so that two builds write identical HTML); ``None`` for a table shown elsewhere (a Learn
+    chapter), where a label would duplicate the chapter's.
     """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    out = []
-    for ch in " ".join(str(text).split()):
-        out.append("\\" + ch if ch in _MD_SPECIAL else ch)
-    return "".join(out)
-
-
-def _table(frame: pd.DataFrame, uuid: str):
-    """A table for the page: no index, text HTML-escaped (it comes from the data), and a fixed
-    element id so that two builds write identical HTML."""
-    return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
+    return frame_table(frame, caption=caption, name=f"tbl-{label}" if label else None)
 
 
 def conventions(rep: DomainReport) -> str:
@@ -72,7 +60,7 @@ def key_message_md(rep: DomainReport) -> str:
     return text
 
 
-def pooled_table(rep: DomainReport):
+def pooled_table(rep: DomainReport, label: str | None = None):
     """The main result as a one-row table (a pandas Styler, shown without index)."""
     p = rep.primary
     return pd.DataFrame([{
@@ -86,10 +74,10 @@ def pooled_table(rep: DomainReport):
         "I² (Q-based) [95% CI]": f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]",
         "I² (tau²-based)": f"{fmt(p.i2_tau2, 0)}%",
         "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})",
-    }]).pipe(_table, f"{rep.domain['id']}-pooled")
+    }]).pipe(_table, label, "Main analysis: pooled result and heterogeneity")
 
 
-def subgroup_table(rep: DomainReport):
+def subgroup_table(rep: DomainReport, label: str | None = None):
     """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
     records = []
     for column, title in SUBGROUP_VARIABLES:
@@ -110,17 +98,10 @@ def subgroup_table(rep: DomainReport):
                                          f"p = {fmt_p(result.p_between)}") if first else "",
             })
             first = False
-    return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-subgroups")
+    return pd.DataFrame(records).pipe(_table, label, "Subgroup estimates and tests for subgroup differences")
 
 
-def subgroup_figures(rep: DomainReport):
-    for column, title in SUBGROUP_VARIABLES:
-        result = rep.subgroups.get(column)
-        if result is not None and not isinstance(result, str):
-            yield title, figures.forest(result)
-
-
-def sensitivity_table(rep: DomainReport):
+def sensitivity_table(rep: DomainReport, label: str | None = None):
     """The sensitivity menu (a pandas Styler, shown without index)."""
     records = []
     for item in rep.sensitivity:
@@ -138,7 +119,7 @@ def sensitivity_table(rep: DomainReport):
             "I² (Q-based)": "" if res.i2_q is None else f"{fmt(res.i2_q, 0)}%",
             "note": item.get("note", ""),
         })
-    return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-sensitivity")
+    return pd.DataFrame(records).pipe(_table, label, "Sensitivity analyses")
 
 
 def small_study_md(rep: DomainReport) -> str:
@@ -160,17 +141,18 @@ def published_md(rep: DomainReport) -> str:
     pub = rep.published
     if pub is None or pub.empty:
         return "No earlier review reported a pooled result mapped to this outcome."
-    lines = ["| review | outcome as reported | timepoint | k | estimate [95% CI] | I² | flag |",
-             "|---|---|---|---|---|---|---|"]
+    header = ["review", "outcome as reported", "timepoint", "k", "estimate [95% CI]", "I²", "flag"]
+    cells = []
     for _, r in pub.iterrows():
         est = "" if pd.isna(r.get("estimate")) else f"{r['estimate']} [{r.get('ci_low')}, {r.get('ci_high')}]"
-        lines.append("| " + " | ".join(md_escape(x) for x in [
+        cells.append([md_escape(x) for x in [
             r.get("review_id"), r.get("outcome"), r.get("timepoint"),
             "" if pd.isna(r.get("k")) else r.get("k"), est,
             "" if pd.isna(r.get("i2")) else r.get("i2"),
-            r.get("inconsistency_note") if isinstance(r.get("inconsistency_note"), str) else ""]) + " |")
+            r.get("inconsistency_note") if isinstance(r.get("inconsistency_note"), str) else ""]])
+    lines = [markdown_table(header, cells, caption="Pooled results published by earlier reviews",
+                            name=f"tbl-published-{rep.domain['id']}")]
     ours = rep.primary
-    lines.append("")
     lines.append(f"This review (all comparisons, {md_escape(rep.settings['method'])}): "
                  f"g = {fmt(ours.estimate)} [{fmt(ours.ci_low)}, {fmt(ours.ci_high)}], k = {ours.k}.")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from analysis.chapter.render import md_escape
+from analysis.chapter.tables import markdown_table
 from analysis.stats import grade
 from analysis.stats.formatting import text as fmt
 
@@ -11,10 +12,13 @@ if TYPE_CHECKING:
     from analysis.chapter.menu import DomainReport
 
 
-def sof_table_md(rows: list[dict]) -> str:
-    """Summary-of-findings table in the GRADE/Cochrane layout, with numbered footnotes."""
-    lines = ["| Outcome | Participants (trials) | Effect (95% CI) | What it means | Certainty |",
-             "|---|---|---|---|---|"]
+def sof_table_md(rows: list[dict], name: str | None = None) -> str:
+    """Summary-of-findings table in the GRADE/Cochrane layout, with numbered footnotes.
+
+    ``name``: the table's label (``None``: numbered, not labelled).
+    """
+    header = ["Outcome", "Participants (trials)", "Effect (95% CI)", "What it means", "Certainty"]
+    lines: list[list[str]] = []
     notes: list[str] = []
     for r in rows:
         marks = []
@@ -23,10 +27,10 @@ def sof_table_md(rows: list[dict]) -> str:
             marks.append(str(len(notes)))
         e = r["effect"]
         sup = f" <sup>{','.join(marks)}</sup>" if marks else ""
-        lines.append(f"| {md_escape(r['outcome'])} | {r['participants']} ({r['studies']}) | SMD {fmt(e['estimate'])} "
-                     f"({fmt(e['ci_low'])} to {fmt(e['ci_high'])}) | {md_escape(r['interpretation'])} | "
-                     f"{md_escape(r['certainty_label'] or 'not graded')}{sup} |")
-    text = "\n".join(lines)
+        lines.append([md_escape(r['outcome']), f"{r['participants']} ({r['studies']})",
+                      f"SMD {fmt(e['estimate'])} ({fmt(e['ci_low'])} to {fmt(e['ci_high'])})",
+                      md_escape(r['interpretation']), f"{md_escape(r['certainty_label'] or 'not graded')}{sup}"])
+    text = markdown_table(header, lines, caption="Summary of findings (GRADE)", name=name).rstrip("\n")
     if notes:
         text += "\n\n" + "\n".join(f"{i}. {md_escape(n)}" for i, n in enumerate(notes, 1))
     text += ("\n\nSMD: standardised mean difference (Hedges' g), positive values favour peer support. "
@@ -52,5 +56,6 @@ def summary_of_findings(rep: DomainReport) -> dict:
 
 
 
-def summary_of_findings_md(rep: DomainReport) -> str:
-    return sof_table_md([summary_of_findings(rep)])
+def summary_of_findings_md(rep: DomainReport, label: str | None = None) -> str:
+    """The chapter's row of the summary of findings, as a table (labelled ``tbl-<label>`` if given)."""
+    return sof_table_md([summary_of_findings(rep)], name=f"tbl-{label}" if label else None)

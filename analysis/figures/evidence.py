@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from analysis.figures.style import INK, ROW_HEIGHT, _new_figure, _styled
+from analysis.figures.style import _MARGIN, INK, MIN_FONT_SIZE, ROW_HEIGHT, _new_figure, _styled, _text_width
 
 AMSTAR_COLOURS = {"high": "#1B7837", "moderate": "#7FBF7B", "low": "#F1A340", "critically-low": "#B2182B"}
 
@@ -24,9 +24,16 @@ def evidence_map(published: pd.DataFrame, reviews: pd.DataFrame) -> plt.Figure:
     pub = pub.assign(amstar2=pub["review_id"].map(rating).fillna("not rated"))
     pub = pub.sort_values(["outcome", "review_id"], kind="mergesort").reset_index(drop=True)
     n = max(len(pub), 1)
-    height = 1.0 + ROW_HEIGHT * n
-    fig = _new_figure(8.0, height, "Evidence map of earlier reviews")
-    ax = fig.add_axes([0.5, 0.55 / height, 0.47, 1 - 0.9 / height])
+    labels = [f"{r['outcome']} ({r['review_id']})" for _, r in pub.iterrows()]
+    # the labels' width is measured, so that none is cut off; the legend is in two rows above
+    label_w = max([_text_width(t, MIN_FONT_SIZE) for t in labels], default=1.0)
+    panel_w, top, bottom = 3.4, 0.75, 0.6
+    width = _MARGIN + label_w + 0.15 + panel_w + _MARGIN
+    height = top + ROW_HEIGHT * n + bottom
+    fig = _new_figure(width, height, f"Evidence map of {len(pub)} pooled results of earlier reviews "
+                      f"(standardised mean differences with 95% CI), coloured by AMSTAR 2 rating")
+    ax = fig.add_axes([(_MARGIN + label_w + 0.15) / width, bottom / height, panel_w / width,
+                       ROW_HEIGHT * n / height])
     ys = np.arange(n)[::-1]
     for y, (_, r) in zip(ys, pub.iterrows()):
         colour = AMSTAR_COLOURS.get(str(r["amstar2"]), "#999999")
@@ -34,11 +41,11 @@ def evidence_map(published: pd.DataFrame, reviews: pd.DataFrame) -> plt.Figure:
         ax.plot(float(r["estimate"]), y, "s", color=colour, ms=4)
     ax.axvline(0, color=INK, lw=0.6)
     ax.set_yticks(ys)
-    ax.set_yticklabels([f"{r['outcome']} ({r['review_id']})" for _, r in pub.iterrows()], fontsize=6.5)
+    ax.set_yticklabels(labels, fontsize=MIN_FONT_SIZE)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("Standardised mean difference as printed (95% CI)")
     handles = [Line2D([], [], color=c, marker="s", lw=1.2, label=f"AMSTAR 2: {k.replace('-', ' ')}")
                for k, c in AMSTAR_COLOURS.items()]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0 + 0.35 / (0.9 + ROW_HEIGHT * n)),
-              ncol=4, fontsize=6.5, frameon=False)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(_MARGIN / width, 1 - 0.08 / height),
+               ncol=2, fontsize=MIN_FONT_SIZE, frameon=False)
     return fig

@@ -11,33 +11,36 @@ from pathlib import Path
 
 import yaml
 
-from analysis import figures
 from analysis.book import changelog
-from analysis.book.pages.common import FIGURES, GENERATED, save_figure
+from analysis.book.pages.common import FIGURES, GENERATED
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.evidence import evidence_map_md
 from analysis.book.pages.home import home_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
-from analysis.book.pages.studies import included_studies_md, prisma_counts
+from analysis.book.pages.studies import included_studies_md
 from analysis.book.pages.whats_new import whats_new_md
 from analysis.dataset.files import write_if_changed
 
 
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book: one chapter per domain of ``data/domains.yml``, then the Learn
-    chapters (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``)."""
+    chapters (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``).
+
+    Chapters are numbered across the parts (the home page is not), to depth 1: figures and tables
+    are numbered per chapter ("Figure 4.2"); section headings keep their plain titles.
+    """
     spec = {
         "format": "jb-book",
         "root": "chapters/index",
         "parts": [
-            {"caption": "The review", "chapters": [
+            {"caption": "The review", "numbered": 1, "chapters": [
                 {"file": "chapters/methods"},
                 {"file": "chapters/generated/included-studies"},
             ]},
-            {"caption": "Results by outcome", "chapters": [
+            {"caption": "Results by outcome", "numbered": 1, "chapters": [
                 {"file": f"chapters/domains/{d['id']}"} for d in domains]},
-            {"caption": "Context and checks", "chapters": [
+            {"caption": "Context and checks", "numbered": 1, "chapters": [
                 {"file": "chapters/generated/evidence-map"},
                 {"file": "chapters/generated/reproducibility"},
                 {"file": "chapters/generated/whats-new"},
@@ -47,7 +50,8 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
         ],
     }
     if learn:
-        spec["parts"].insert(2, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
+        spec["parts"].insert(2, {"caption": "Learn: evidence synthesis with this review's data", "numbered": 1,
+                                 "chapters": [
             {"file": f"chapters/generated/learn/{name}"} for name in learn]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
@@ -66,8 +70,8 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     write_if_changed(root / "_toc.yml", toc(ds.domains, learn))
     write_if_changed(gen / "home.md", home_md(ds, domain_results))
     write_if_changed(gen / "conventions.md", conventions_md())
-    write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow))
-    write_if_changed(gen / "evidence-map.md", evidence_map_md(ds))
+    write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow, fig_dir, gen))
+    write_if_changed(gen / "evidence-map.md", evidence_map_md(ds, fig_dir, gen))
     write_if_changed(gen / "reproducibility.md", reproducibility_md(reproduction))
     write_if_changed(gen / "schema.md", schema_md(package))
     write_if_changed(gen / "downloads.md", downloads_md(package, data_dir))
@@ -80,13 +84,4 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     history = history_path.read_text(encoding="utf-8") if history_path.exists() else None
     write_if_changed(gen / "whats-new.md", whats_new_md(changes, history))
     (results_dir / "changes.json").write_text(json.dumps(changes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-
-    rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
-    rob_frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")
-    rob_frame = rob_frame.rename(columns={"label": "study"})[["study", "d1", "d2", "d3", "d4", "d5", "overall"]]
-    save_figure(figures.rob_traffic_light(rob_frame), fig_dir / "rob-traffic-light.png")
-    save_figure(figures.rob_summary(rob_frame), fig_dir / "rob-summary.png")
-    if flow:
-        save_figure(figures.prisma(prisma_counts(flow)), fig_dir / "prisma.png")
-    save_figure(figures.evidence_map(ds.published, ds.reviews), fig_dir / "evidence-map.png")
     return changes

@@ -24,8 +24,10 @@ def home_md(ds, domain_results: dict) -> str:
             md_escape((res.get("grade") or {}).get("certainty_label", "")) or "not graded",
         ])
     updated = ds_updated(ds)
-    table = md_table(["outcome", "k", "trials", "participants", "g [95% CI]", "95% PI", "I²", "certainty"], rows)
-    sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains])
+    table = md_table(["outcome", "k", "trials", "participants", "g [95% CI]", "95% PI", "I²", "certainty"], rows,
+                     caption="Summary across outcomes: pooled results of the main analyses", name="tbl-summary")
+    sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains],
+                       name="tbl-summary-of-findings")
     return (f"## Summary across outcomes\n\n{table}\n\n"
             f"k: comparisons pooled; g: Hedges' g (positive favours peer support); PI: prediction interval; "
             f"I²: Q-based. Dataset version **{md_escape(ds.version)}**, last updated **{md_escape(updated)}**.\n\n"

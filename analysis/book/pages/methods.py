@@ -7,6 +7,7 @@ from analysis.stats.meta import PRESETS
 
 def conventions_md() -> str:
     rows = [[f"`{name}`", s.method, s.ci, s.pi, s.vtype] for name, s in PRESETS.items()]
-    return md_table(["preset", "tau² estimator", "CI", "prediction interval", "SMD variance"], rows) + (
+    return md_table(["preset", "tau² estimator", "CI", "prediction interval", "SMD variance"], rows,
+                    caption="Convention presets", name="tbl-presets") + (
         "\n\nThe main analysis uses the `metafor` preset. CI `hk` = Knapp-Hartung (t with k-1 df); "
         "prediction interval `t-2` = Higgins et al. (2009), `t-1` = IntHout et al. (2016).\n")
