@@ -3,7 +3,8 @@
 validate the data (refuse on errors) -> fingerprint each domain (its data slice, the template,
 the analysis package source, the parameters) -> execute only stale domain notebooks with
 papermill, in parallel -> results JSON -> generated pages and changelog -> ``jupyter-book build -W``
-(execution off) -> publish ``_build/html`` and ``_build/results`` atomically.
+(execution off) -> the whole review as one PDF (:mod:`analysis.book.pdf`, when Chromium is
+installed) -> publish ``_build/html`` and ``_build/results`` atomically.
 
 Jupyter Book's own cache hashes only code cells, so a changed CSV would not re-run anything; the
 build therefore decides staleness itself. A domain notebook records its fingerprint as a papermill
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import chapter, dataset
-from analysis.book import pages
+from analysis.book import pages, pdf
 from analysis.book.fingerprint import (
     chapter_code_fingerprint,
     code_fingerprint,
@@ -63,12 +64,15 @@ class Job:
 
 @dataclass
 class BuildReport:
+    """What a build did: chapters executed and reused, seconds per step, book and PDF built."""
+
     executed: list[str] = field(default_factory=list)        # domain chapters
     reused: list[str] = field(default_factory=list)
     learn_executed: list[str] = field(default_factory=list)  # Learn chapters
     learn_reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     book_built: bool = False
+    pdf_built: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +82,7 @@ class BuildReport:
             "learn_reused": self.learn_reused,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "book_built": self.book_built,
+            "pdf_built": self.pdf_built,
         }
 
 
@@ -142,13 +147,15 @@ class Builder:
     """One build of the book rooted at ``root``."""
 
     def __init__(self, root: Path, data_dir: Path, jobs: int, force: bool = False,
-                 run_book: bool = True, quiet: bool = False):
+                 run_book: bool = True, quiet: bool = False, make_pdf: bool = True):
         self.root = root.resolve()
         self.data_dir = (self.root / data_dir).resolve() if not data_dir.is_absolute() else data_dir
         self.jobs = max(1, jobs)
         self.force = force
         self.run_book = run_book
         self.quiet = quiet
+        # the PDF needs a browser to print it: without one the book says so instead of linking it
+        self.browser = pdf.chromium() if (make_pdf and run_book) else None
         self.report = BuildReport()
 
     # -- output ---------------------------------------------------------------------------
@@ -258,7 +265,8 @@ class Builder:
         reproduction = chapter.reproduce_published(ds, self.data_dir)
         atomic_write(staging / "reproduction.json", json.dumps(reproduction, indent=2, sort_keys=True) + "\n")
         learn = [job.name for job in plan if job.kind == "learn"]
-        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn)
+        pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
+                          pdf=pdf.PDF_NAME if self.browser else None)
         self.report.seconds["pages"] = time.perf_counter() - start
         return staging
 
@@ -274,7 +282,17 @@ class Builder:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
             raise BuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
         self.report.book_built = True
-        return jb_dir / "_build" / "html"
+        html = jb_dir / "_build" / "html"
+        if self.browser:
+            start = time.perf_counter()
+            self.say("pdf: single-page build printed by headless Chromium")
+            try:
+                pdf.build_pdf(self.root, jb_dir, html / pdf.PDF_NAME, self.browser)
+            except (pdf.PdfError, subprocess.TimeoutExpired) as exc:
+                raise BuildError(f"the PDF of the review could not be made: {exc}") from exc
+            self.report.pdf_built = True
+            self.report.seconds["pdf"] = time.perf_counter() - start
+        return html
 
     def publish(self, html: Path | None, results_staging: Path) -> None:
         """Swap the new book and results in; on any earlier failure this is never reached."""
@@ -299,6 +317,7 @@ class Builder:
             if path.is_file():
                 parts += [path.name.encode(), path.read_bytes()]
         parts.append(str(self.run_book).encode())
+        parts.append(str(bool(self.browser)).encode())
         return sha(*parts)
 
     def run(self) -> BuildReport:

@@ -24,7 +24,7 @@ from analysis import figures
 from analysis.chapter.labels import SUBGROUP_VARIABLES
 from analysis.chapter.markup import md_escape
 from analysis.chapter.page_figures import PageFigure, figure_block
-from analysis.chapter.tables import Table, markdown_table
+from analysis.chapter.tables import NBSP, Table, markdown_table
 from analysis.stats.conventions import RATIO_MEASURES, ROB_COLUMNS
 from analysis.stats.formatting import plain
 from analysis.stats.formatting import text as fmt
@@ -99,14 +99,15 @@ def per_trial_table(rep: DomainReport) -> Table:
     """The trials of the forest plot as a table, labelled ``tbl-trials-<domain>``."""
     domain = rep.domain["id"]
     label = effect_label(rep)
-    header = ["Trial", "Effect entered from", f"{md_escape(label)} [95% CI]", "Weight",
-              "D1", "D2", "D3", "D4", "D5", "Overall risk of bias"]
+    header = ["Trial", f"{md_escape(label)} [95% CI]", "Weight", "Entered from", "Overall risk of bias",
+              "RoB 2 domains D1-D5"]
     rows = []
     for r in per_trial_records(rep):
         est, low, high = r["yi"], r["ci_low"], r["ci_high"]
-        rows.append([md_escape(r["study"]), md_escape(r["entered_as"]), f"{fmt(est)} [{fmt(low)}, {fmt(high)}]",
-                     f"{fmt(r['weight'], 1)}%",
-                     *[md_escape(_ROB_WORDS.get(r[f"rob_{c}"] or "", "")) for c in ROB_COLUMNS]])
+        domains = "; ".join(f"D{i}{NBSP}{_ROB_WORDS.get(r[f'rob_d{i}'] or '', 'not assessed')}" for i in range(1, 6))
+        rows.append([md_escape(r["study"]), f"{fmt(est)} [{fmt(low)}, {fmt(high)}]", f"{fmt(r['weight'], 1)}%",
+                     md_escape(r["entered_as"]), md_escape(_ROB_WORDS.get(r["rob_overall"] or "", "not assessed")),
+                     domains])   # fixed vocabulary: no markup, no-break spaces kept
     caption = (f"Per-trial results of the main analysis ({md_escape(label)} with 95% CI, weight in the "
                "random-effects model, RoB 2 judgements D1-D5 and overall), in the order of "
                f"{{numref}}`fig-forest-{domain}`")

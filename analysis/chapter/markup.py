@@ -22,10 +22,10 @@ def md_escape(text) -> str:
 
 
 def md_code(text) -> str:
-    """Inline code of any text: a backtick fence longer than any run of backticks inside it.
+    r"""Inline code of any text: a backtick fence longer than any run of backticks inside it.
 
     Backslash escapes are not processed inside code spans (CommonMark), so text in code is
-    fenced, never escaped: ``studies.csv`` reads as written, not as ``studies\\.csv``.
+    fenced, never escaped: ``studies.csv`` reads as written, not as ``studies\.csv``.
     """
     text = " ".join(str(text).split())
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)

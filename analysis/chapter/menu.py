@@ -48,6 +48,8 @@ def _row_labels(rows: pd.DataFrame) -> list[str]:
 
 @dataclass
 class DomainReport:
+    """Every analysis of one outcome domain, as its chapter shows it (see :func:`analyse_domain`)."""
+
     domain: dict
     settings: dict
     rows: pd.DataFrame
@@ -186,8 +188,11 @@ def _first_per_study(rows: pd.DataFrame) -> np.ndarray:
 
 
 def _with_rob(rows: pd.DataFrame, rob: pd.DataFrame) -> pd.DataFrame:
-    """Add ``rob_d1`` ... ``rob_d5`` of each row: its outcome-specific judgements where they exist,
-    else the study's (the rule ``data.domain_rows`` uses for ``rob_overall``)."""
+    """Add ``rob_d1`` ... ``rob_d5`` of each row.
+
+    Its outcome-specific judgements where they exist, else the study's (the rule
+    ``data.domain_rows`` uses for ``rob_overall``).
+    """
     rows = rows.copy()
     values = {d: [] for d in ROB_DOMAINS}
     for study_id, outcome_id in zip(rows["study_id"], rows["outcome_id"]):

@@ -1,5 +1,8 @@
-"""What the build needs to know about a domain chapter: its parameters, its data slice (for the
-fingerprint that decides whether it is stale) and the static text of its page."""
+"""What the build needs to know about a domain chapter.
+
+Its parameters, its data slice (for the fingerprint that decides whether it is stale) and the
+static text of its page.
+"""
 from __future__ import annotations
 
 import json
@@ -28,6 +31,7 @@ def resolve_data_dir(data_dir=None) -> Path:
 
 
 def domain_spec(ds, domain_id: str) -> dict:
+    """The definition of ``domain_id`` in ``domains.yml`` (``KeyError`` naming the known ids)."""
     for domain in ds.domains:
         if domain["id"] == domain_id:
             return domain
@@ -59,6 +63,7 @@ def domain_slice(ds, domain_id: str) -> bytes:
 
 
 def chapter_substitutions(ds, domain_id: str) -> dict[str, str]:
+    """The static text of a chapter's page (title, description), escaped for MyST."""
     spec = domain_spec(ds, domain_id)
     return {
         "@DOMAIN_ID@": domain_id,
@@ -69,6 +74,7 @@ def chapter_substitutions(ds, domain_id: str) -> dict[str, str]:
 
 
 def published_estimates(ds, domain_id: str) -> pd.DataFrame:
+    """The pooled estimates of earlier reviews mapped to ``domain_id``."""
     pub = ds.published
     if "domain" not in pub.columns:
         return pub.iloc[0:0]

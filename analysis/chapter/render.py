@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 def _table(frame: pd.DataFrame, label: str | None, caption: str):
-    """A table for the page (:func:`analysis.chapter.tables.frame_table`), numbered, text escaped
-    (it comes from the data).
+    """A numbered table for the page (:func:`analysis.chapter.tables.frame_table`), text escaped.
+
+    The text comes from the data.
 
     ``label``: the table is labelled ``tbl-<label>`` (the chapter refers to it, and the element id is
     fixed, so that two builds write identical HTML); ``None`` for a table shown elsewhere (a Learn
@@ -31,6 +32,7 @@ def _table(frame: pd.DataFrame, label: str | None, caption: str):
 
 
 def conventions(rep: DomainReport) -> str:
+    """The model and conventions of the main analysis in words."""
     s = rep.settings
     ci = {"z": "Wald (z) CI", "hk": "Knapp-Hartung CI (t, k-1 df)",
           "hk-adhoc": "Knapp-Hartung ad hoc CI"}[s["ci"]]
@@ -123,6 +125,7 @@ def sensitivity_table(rep: DomainReport, label: str | None = None):
 
 
 def small_study_md(rep: DomainReport) -> str:
+    """Egger's test and trim-and-fill in words (or why they are not reported)."""
     if rep.small_study_reason:
         return rep.small_study_reason
     e, t = rep.egger, rep.trimfill
@@ -138,6 +141,7 @@ def small_study_md(rep: DomainReport) -> str:
 
 
 def published_md(rep: DomainReport) -> str:
+    """The pooled results of earlier reviews for this outcome, beside ours."""
     pub = rep.published
     if pub is None or pub.empty:
         return "No earlier review reported a pooled result mapped to this outcome."
@@ -159,12 +163,14 @@ def published_md(rep: DomainReport) -> str:
 
 
 def quality_notes_md(rep: DomainReport) -> str:
+    """The curation decisions and validator warnings that touch this outcome, as a list."""
     if not rep.quality_notes:
         return "No curation decisions or validator warnings touch this outcome."
     return "\n".join(f"- {md_escape(note)}" for note in rep.quality_notes)
 
 
 def studies_md(rep: DomainReport) -> str:
+    """The trials of this analysis, cited."""
     keys = sorted(set(rep.rows["study_id"]))
     return "This analysis includes " + ", ".join(f"{{cite:t}}`{k}`" for k in keys) + "."
 

@@ -46,6 +46,9 @@ _BEFORE_SIGN = re.compile(r"(?<=\w) (?=[<>=\u2264\u2265][ \u00a0]?[\d\u2212\-+.]
 _BEFORE_BRACKET = re.compile(r"(?<=\d%) (?=[\[(])|(?<=\d) (?=[\[(][\d\u2212\-+])")
 
 
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+
+
 def _missing(value) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
@@ -87,7 +90,7 @@ def is_numeric(text: str) -> bool:
 def _cell(value) -> str:
     if _missing(value):
         return ""
-    text = " ".join(str(value).split())      # a pipe-table cell is one line
+    text = _SPACES.sub(" ", str(value)).strip()    # one line; no-break spaces are kept
     return keep_together(clean_missing(text))
 
 

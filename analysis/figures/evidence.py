@@ -13,8 +13,11 @@ AMSTAR_COLOURS = {"high": "#1B7837", "moderate": "#7FBF7B", "low": "#F1A340", "c
 
 @_styled
 def evidence_map(published: pd.DataFrame, reviews: pd.DataFrame) -> plt.Figure:
-    """Pooled SMD results of earlier reviews (as tabulated by the umbrella review), one row per
-    result grouped by outcome, coloured by the AMSTAR 2 rating of the review."""
+    """Pooled SMD results of earlier reviews, as tabulated by the umbrella review.
+
+    One row per result grouped by outcome, coloured by the AMSTAR 2 rating of the review; the
+    figure is as wide as its longest label needs (none is cut off).
+    """
     pub = published.copy()
     if "reported_in" in pub.columns:
         pub = pub[pub["reported_in"] == "cooper2024"]

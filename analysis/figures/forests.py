@@ -373,8 +373,11 @@ _SORTS = {
 
 
 def _study_rows(res, order, tf, weights, arm, arm_cols, rob, wmax) -> list[_Row]:
-    """One row per study; squares are scaled to ``wmax``, the largest weight of the whole plot
-    (of the overall analysis in a subgroup plot, as RevMan and metafor draw them)."""
+    """One row per study, its square scaled to ``wmax``.
+
+    ``wmax`` is the largest weight of the whole plot (of the overall analysis in a subgroup plot,
+    as RevMan and metafor draw them).
+    """
     crit = ndtri(0.5 + float(res.level) / 200.0)
     rows = []
     wmax = wmax or 1.0

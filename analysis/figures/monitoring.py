@@ -10,8 +10,9 @@ from analysis.figures.style import INK, MIN_FONT_SIZE, _new_figure, _place_label
 
 @_styled
 def sequential(result) -> plt.Figure:
-    """Trial sequential monitoring: cumulative z by year against the two-sided Lan-DeMets
-    O'Brien-Fleming boundaries (x: information fraction of the required information size).
+    """Trial sequential monitoring: cumulative z against the Lan-DeMets O'Brien-Fleming boundaries.
+
+    Two-sided boundaries; x is the information fraction of the required information size.
 
     Each year is labelled once, at the last analysis of that year, where its label overlaps
     neither another label nor a point (a year without room is left unlabelled); the legend sits

@@ -9,12 +9,16 @@ palette.
 """
 from __future__ import annotations
 
+import base64
 import functools
+import html
+import io
 from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
@@ -126,13 +130,31 @@ def natural_width_px(fig) -> int:
     return round(fig.get_size_inches()[0] * CSS_PX_PER_INCH)
 
 
+class ReviewFigure(Figure):
+    """A figure of the review.
+
+    In a notebook it shows itself as an SVG image at its natural size with its description as
+    alternative text (``_repr_html_``), so that a Learn chapter's figures are as legible and as
+    described as a domain chapter's.
+    """
+
+    def _repr_html_(self) -> str:
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(STYLE):
+            self.savefig(buffer, format="svg", metadata=dict(_METADATA["svg"]), facecolor="white")
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        alt = html.escape(" ".join((self.get_label() or "Figure").split()), quote=True)
+        return (f'<img class="review-figure-image" alt="{alt}" width="{natural_width_px(self)}" '
+                f'src="data:image/svg+xml;base64,{data}">')
+
+
 def _new_figure(width: float, height: float, label: str) -> plt.Figure:
     """A white figure of the given size in inches; closed in pyplot so only the caller shows it.
 
     ``label`` is a one-sentence description of the figure, written by :func:`save` as the
     file's title/description (alternative text).
     """
-    fig = plt.figure(figsize=(width, height), facecolor="white")
+    fig = plt.figure(figsize=(width, height), facecolor="white", FigureClass=ReviewFigure)
     plt.close(fig)
     fig.set_label(label)
     return fig

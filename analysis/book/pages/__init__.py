@@ -15,7 +15,7 @@ from analysis.book import changelog
 from analysis.book.pages.common import FIGURES, GENERATED
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.evidence import evidence_map_md
-from analysis.book.pages.home import home_md
+from analysis.book.pages.home import home_md, pdf_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
 from analysis.book.pages.studies import included_studies_md
@@ -24,8 +24,10 @@ from analysis.dataset.files import write_if_changed
 
 
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
-    """``_toc.yml`` of the book: one chapter per domain of ``data/domains.yml``, then the Learn
-    chapters (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``).
+    """``_toc.yml`` of the book.
+
+    One chapter per domain of ``data/domains.yml``, then the Learn chapters
+    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``).
 
     Chapters are numbered across the parts (the home page is not), to depth 1: figures and tables
     are numbered per chapter ("Figure 4.2"); section headings keep their plain titles.
@@ -58,8 +60,12 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
 
 
 def write_pages(ds, domain_results: dict, reproduction: list, root: Path, results_dir: Path,
-                data_dir: Path, learn: list[str] = ()) -> dict:
-    """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes."""
+                data_dir: Path, learn: list[str] = (), pdf: str | None = None) -> dict:
+    """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes.
+
+    ``pdf``: file name of the review's PDF at the root of the published book (the home page links
+    it), or None when this build makes no PDF (the home page says so).
+    """
     root = Path(root)
     gen = root / GENERATED
     fig_dir = root / FIGURES
@@ -69,6 +75,7 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
 
     write_if_changed(root / "_toc.yml", toc(ds.domains, learn))
     write_if_changed(gen / "home.md", home_md(ds, domain_results))
+    write_if_changed(gen / "pdf.md", pdf_md(pdf))
     write_if_changed(gen / "conventions.md", conventions_md())
     write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow, fig_dir, gen))
     write_if_changed(gen / "evidence-map.md", evidence_map_md(ds, fig_dir, gen))

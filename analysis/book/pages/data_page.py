@@ -15,6 +15,7 @@ _PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 def schema_md(package: dict) -> str:
+    """One table per resource of the data package: its columns, types, rules and descriptions."""
     parts = []
     for res in package.get("resources", []):
         schema = res.get("schema", {})
@@ -45,6 +46,7 @@ def schema_md(package: dict) -> str:
 
 
 def downloads_md(package: dict, data_dir: Path) -> str:
+    """The table of the dataset's files, each a download link."""
     rows = []
     for res in package.get("resources", []):
         path = res.get("path")
@@ -58,6 +60,7 @@ def downloads_md(package: dict, data_dir: Path) -> str:
 
 
 def curation_md(ds) -> str:
+    """The curation log as a table (or a sentence when it is empty)."""
     cur = ds.curation
     if cur.empty:
         return "The curation log is empty.\n"
@@ -69,6 +72,7 @@ def curation_md(ds) -> str:
 
 
 def citation_md(ds, package: dict) -> str:
+    """How to cite the dataset, by its version."""
     title = package.get("title", "Peer support for mental health: living systematic review dataset")
     return (f"> The peer-support living review team. *{md_escape(title)}*, dataset version "
             f"{md_escape(ds.version)}. Includes data from the Metapsy peer-support database "

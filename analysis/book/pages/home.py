@@ -10,6 +10,7 @@ from analysis.stats.formatting import text as fmt
 
 
 def home_md(ds, domain_results: dict) -> str:
+    """The home page's summary table across outcomes and its summary of findings."""
     rows = []
     for domain in ds.domains:
         res = domain_results[domain["id"]]
@@ -35,7 +36,19 @@ def home_md(ds, domain_results: dict) -> str:
             f"conditions, for people with mental health conditions; post-test.\n\n{sof}\n")
 
 
+def pdf_md(name: str | None) -> str:
+    """The home page's line about the PDF of the whole review (``name`` at the book's root)."""
+    if not name:
+        return ("*The PDF of the whole review is made by builds that have Chromium installed; this build had "
+                "none.*\n")
+    # the PDF is written next to the pages after Sphinx runs, so it is linked as a plain file;
+    # chapters/index.html is one level below the book's root
+    return (f'**On paper:** <a href="../{name}" download>the whole review as one PDF</a> (A4; forest plots on '
+            "landscape pages), built from the same data and analyses as these pages.\n")
+
+
 def ds_updated(ds) -> str:
+    """The date of the dataset's latest change (curation log or metadata), or ``unknown``."""
     dates = [str(d) for d in ds.curation.get("date", pd.Series(dtype=str)).dropna()]
     meta_date = getattr(ds, "updated", None)
     if meta_date:

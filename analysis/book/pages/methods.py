@@ -6,6 +6,7 @@ from analysis.stats.meta import PRESETS
 
 
 def conventions_md() -> str:
+    """The table of convention presets of the Methods chapter."""
     rows = [[f"`{name}`", s.method, s.ci, s.pi, s.vtype] for name, s in PRESETS.items()]
     return md_table(["preset", "tau² estimator", "CI", "prediction interval", "SMD variance"], rows,
                     caption="Convention presets", name="tbl-presets") + (

@@ -8,6 +8,7 @@ from analysis.stats.formatting import text as fmt
 
 
 def reproducibility_md(reproduction: list) -> str:
+    """The Reproducibility page: Smit et al. (2022) as published, reproduced and curated."""
     parts = [
         "# Reproducibility\n",
         "We re-analysed Smit et al. (2022) {cite:p}`smit2022` from the same open data, with their settings: "
