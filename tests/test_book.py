@@ -20,7 +20,7 @@ from analysis import dataset
 from analysis.book import pages
 from analysis.stats import formatting
 
-from conftest import ROOT, copy_built
+from conftest import ROOT, copy_built, missing
 from conftest import build as _build
 from conftest import results as _results
 
@@ -186,7 +186,7 @@ def test_the_review_as_one_pdf_with_every_figure(book):
     from analysis.book.pdf import PDF_NAME, chromium
 
     if chromium() is None:
-        pytest.skip("no Chromium: the build makes no PDF (the home page says so)")
+        missing("Chromium (apt-get install chromium), which prints the review to PDF")
     pdf = book / "_build" / "html" / PDF_NAME
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and _results(book, "build")["pdf_built"]

@@ -3,8 +3,8 @@
 validate the data (refuse on errors) -> fingerprint each domain (its data slice, the template,
 the analysis package source, the parameters) -> execute only stale domain notebooks with
 papermill, in parallel -> results JSON -> generated pages and changelog -> ``jupyter-book build -W``
-(execution off) -> the whole review as one PDF (:mod:`analysis.book.pdf`, when Chromium is
-installed) -> publish ``_build/html`` and ``_build/results`` atomically.
+(execution off) -> with ``--pdf``, the whole review as one PDF (:mod:`analysis.book.pdf`) ->
+publish ``_build/html`` and ``_build/results`` atomically.
 
 Jupyter Book's own cache hashes only code cells, so a changed CSV would not re-run anything; the
 build therefore decides staleness itself. A domain notebook records its fingerprint as a papermill
@@ -147,15 +147,20 @@ class Builder:
     """One build of the book rooted at ``root``."""
 
     def __init__(self, root: Path, data_dir: Path, jobs: int, force: bool = False,
-                 run_book: bool = True, quiet: bool = False, make_pdf: bool = True):
+                 run_book: bool = True, quiet: bool = False, make_pdf: bool = False):
         self.root = root.resolve()
         self.data_dir = (self.root / data_dir).resolve() if not data_dir.is_absolute() else data_dir
         self.jobs = max(1, jobs)
         self.force = force
         self.run_book = run_book
         self.quiet = quiet
-        # the PDF needs a browser to print it: without one the book says so instead of linking it
-        self.browser = pdf.chromium() if (make_pdf and run_book) else None
+        # the PDF (``--pdf``) needs a browser to print it: without one the book says so instead of
+        # linking it. It is an option because Chromium needs 2-3 GB to print the whole review
+        # (benchmarks/RESULTS.md), more than the build's memory goal.
+        self.make_pdf = make_pdf and run_book
+        self.browser = pdf.chromium() if self.make_pdf else None
+        if self.make_pdf and not self.browser:
+            raise BuildError("--pdf: no Chromium found (apt-get install chromium, or set REVIEW_CHROMIUM)")
         self.report = BuildReport()
 
     # -- output ---------------------------------------------------------------------------

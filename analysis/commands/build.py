@@ -1,6 +1,6 @@
 """``python -m analysis build``: build the book (see :mod:`analysis.book.build`).
 
-Options: ``[--root DIR] [--data DIR] [--jobs N] [--force] [--no-book] [--no-pdf]``.
+Options: ``[--root DIR] [--data DIR] [--jobs N] [--force] [--no-book] [--pdf]``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel notebooks")
     parser.add_argument("--force", action="store_true", help="re-execute every domain chapter")
     parser.add_argument("--no-book", action="store_true", help="stop after results and pages")
-    parser.add_argument("--no-pdf", action="store_true", help="do not print the review to PDF (needs Chromium)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print the whole review to one PDF (needs Chromium; about 2-3 GB of memory)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an internal error")
     args = parser.parse_args(argv)
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     builder = build.Builder(root, Path(args.data), args.jobs, force=args.force, run_book=not args.no_book,
-                            quiet=args.quiet, make_pdf=not args.no_pdf)
+                            quiet=args.quiet, make_pdf=args.pdf)
     try:
         builder.run()
     except build.BuildError as exc:

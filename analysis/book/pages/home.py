@@ -39,8 +39,8 @@ def home_md(ds, domain_results: dict) -> str:
 def pdf_md(name: str | None) -> str:
     """The home page's line about the PDF of the whole review (``name`` at the book's root)."""
     if not name:
-        return ("*The PDF of the whole review is made by builds that have Chromium installed; this build had "
-                "none.*\n")
+        return ("*The PDF of the whole review is made by the published builds (`python -m analysis build --pdf`); "
+                "this build made none.*\n")
     # the PDF is written next to the pages after Sphinx runs, so it is linked as a plain file;
     # chapters/index.html is one level below the book's root
     return (f'**On paper:** <a href="../{name}" download>the whole review as one PDF</a> (A4; forest plots on '
