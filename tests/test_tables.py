@@ -84,7 +84,7 @@ def test_a_figure_block_is_numbered_described_at_natural_size_and_downloadable(t
     assert "{download}`SVG <figs/forest.svg>`" in block.markdown and "{download}`PDF <figs/forest.pdf>`" in block.markdown
     assert (tmp_path / "figs" / "forest.svg").read_bytes().startswith(b"<?xml")
     assert (tmp_path / "figs" / "forest.pdf").read_bytes().startswith(b"%PDF")
-    assert f'alt="{description}"'.replace("'", "&#x27;") in block.html
+    assert f'alt="{description}"'.replace("'", "&#x27;") in block.html and 'src="figs/forest.svg"' in block.html
 
 
 def test_a_figure_file_is_rewritten_only_when_it_changes(tmp_path):

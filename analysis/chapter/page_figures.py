@@ -15,11 +15,10 @@ plots), as PDF, and returns a :class:`PageFigure` whose Markdown is a ``{figure}
 - selecting the image opens the file full size (Sphinx links a sized image to its file);
 - download links for the SVG and PDF files.
 
-The HTML twin (``_repr_html_``) shows the same figure in JupyterLab, where MyST is not rendered.
+The HTML twin (``_repr_html_``) shows the same file in JupyterLab, where MyST is not rendered.
 """
 from __future__ import annotations
 
-import base64
 import html
 import os
 from pathlib import Path
@@ -111,8 +110,9 @@ def figure_block(fig, path, *, name: str, caption: str, page_dir=".", downloads:
         body.append(f"Download this figure: {{download}}`SVG <{link}>`, {{download}}`PDF <{pdf}>`.")
     markdown = (f":::{{figure}} {link}\n:name: {name}\n:alt: {alt}\n:width: {width}px\n:figclass: {classes}\n\n"
                 + "\n\n".join(body) + "\n:::\n")
-    data = base64.b64encode(svg.read_bytes()).decode("ascii")
+    # the file, not its bytes: a notebook that embedded every page of a large forest plot would
+    # weigh tens of MB and the book's build would hold them all in memory
     html_text = (f'<figure id="{html.escape(name)}"><img alt="{html.escape(alt)}" width="{width}" '
-                 f'src="data:image/svg+xml;base64,{data}"><figcaption>{html.escape(_one_line(caption))}'
+                 f'src="{html.escape(link)}"><figcaption>{html.escape(_one_line(caption))}'
                  "</figcaption></figure>")
     return PageFigure(markdown, html_text, files)
