@@ -111,7 +111,8 @@ def per_trial_table(rep: DomainReport) -> Table:
     caption = (f"Per-trial results of the main analysis ({md_escape(label)} with 95% CI, weight in the "
                "random-effects model, RoB 2 judgements D1-D5 and overall), in the order of "
                f"{{numref}}`fig-forest-{domain}`")
-    markdown = markdown_table(header, rows, caption=caption, name=f"tbl-trials-{domain}", sortable=True)
+    markdown = markdown_table(header, rows, caption=caption, name=f"tbl-trials-{domain}", sortable=True,
+                              css_class="per-trial")
     html = pd.DataFrame(rows, columns=header).style.hide(axis="index").to_html()
     return Table(markdown, html)
 

@@ -95,7 +95,8 @@ def _cell(value) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list], *, caption: str | None = None,
-                   name: str | None = None, sortable: bool = False, align: list[str] | None = None) -> str:
+                   name: str | None = None, sortable: bool = False, align: list[str] | None = None,
+                   css_class: str = "") -> str:
     """A table as MyST Markdown: a pipe table, in a ``{table}`` directive when it has a caption.
 
     Parameters
@@ -112,6 +113,8 @@ def markdown_table(header: list[str], rows: list[list], *, caption: str | None =
         Readers can sort the table by any column (mouse or keyboard).
     align : list of {"left", "right"}, optional
         Column alignment; by default right for numeric columns, left otherwise.
+    css_class : str
+        A further class of the table (for its own layout rules in the stylesheet).
 
     Returns
     -------
@@ -135,7 +138,7 @@ def markdown_table(header: list[str], rows: list[list], *, caption: str | None =
     if not caption:
         return table + "\n"
     options = [f":name: {name}"] if name else []
-    options.append(":class: review-table" + (" sortable" if sortable else ""))
+    options.append(":class: review-table" + (" sortable" if sortable else "") + (f" {css_class}" if css_class else ""))
     # a colon fence: a backtick fence's info string may not contain the backticks of roles
     return ":::{table} " + " ".join(caption.split()) + "\n" + "\n".join(options) + "\n\n" + table + "\n:::\n"
 
