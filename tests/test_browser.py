@@ -146,18 +146,21 @@ def _pages(book: Path) -> list[str]:
 
 
 def _resize(driver, width: str) -> None:
-    driver.set_window_size(*WIDTHS[width])
+    w, h = WIDTHS[width]
+    driver.set_window_size(w, h)
     # the window size includes the browser's frame; make the page's own width exact
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-    w, h = WIDTHS[width]
-    driver.set_window_size(2 * w - inner[0], 2 * h - inner[1])
+    frame_w, frame_h = w - inner[0], h - inner[1]
+    if 0 <= frame_w < 200 and 0 <= frame_h < 300:      # a sane frame (0 in headless mode)
+        driver.set_window_size(w + frame_w, h + frame_h)
 
 
 def _screenshot(driver, name: str) -> None:
     """The whole page (up to 16,000 pixels tall) as PNG in _build/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    width, height = driver.execute_script("return [document.documentElement.clientWidth, "
+    width, height = driver.execute_script("return [document.documentElement.clientWidth || window.innerWidth, "
                                           "document.documentElement.scrollHeight]")
+    width, height = max(int(width), 1), max(int(height), 1)
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 16000), "scale": 1}})
