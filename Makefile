@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: book test test-fast lint check install clean
+.PHONY: book pdf test test-fast lint check install clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(VENV)/.installed
 
 book: $(VENV)/.installed
 	$(PY) -m analysis build
+
+# the book and the whole review as one PDF (needs Chromium: apt-get install chromium)
+pdf: $(VENV)/.installed
+	$(PY) -m analysis build --pdf
 
 # every test, the slow ones (book builds, notebooks, browser) included
 test: $(VENV)/.installed

@@ -66,9 +66,12 @@ def results(root: Path, name: str) -> dict:
 def built_book(tmp_path_factory) -> Path:
     """One clean build (``jupyter-book build -W``) of a copy of the repository with the shipped data,
     shared by the book, browser, injection, determinism, refusal and Learn tests. Read it, never
-    change it: a test that changes data or code works on :func:`copy_built` of it."""
+    change it: a test that changes data or code works on :func:`copy_built` of it. Where Chromium
+    is installed the build also prints the review to PDF (``--pdf``), as the published book does."""
+    from analysis.book.pdf import chromium
+
     root = copy_repository(tmp_path_factory.mktemp("book") / "review")
-    proc = build(root)
+    proc = build(root, *(["--pdf"] if chromium() else []))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root
 

@@ -22,7 +22,7 @@ from analysis import dataset
 from analysis.book import pages
 from analysis.stats import formatting
 
-from conftest import ROOT, copy_built
+from conftest import ROOT, copy_built, missing
 from conftest import build as _build
 from conftest import results as _results
 
@@ -165,7 +165,9 @@ def test_template_passes_nbval_on_a_small_fixture(tmp_path):
 
 def test_summary_of_findings_on_home_page_and_in_json(book):
     sof = _results(book, "summary_of_findings")
+    # tables keep numbers and intervals on one line with no-break spaces
     home = html.unescape((book / "_build" / "html" / "chapters" / "index.html").read_text(encoding="utf-8"))
+    home = home.replace("\u00a0", " ")
     assert [r["domain"] for r in sof["rows"]] == [d["id"] for d in dataset.load(book / "data").domains]
     for row in sof["rows"]:
         domain = _results(book, row["domain"])
@@ -174,7 +176,7 @@ def test_summary_of_findings_on_home_page_and_in_json(book):
                  f"{formatting.text(row['effect']['ci_high'])})"
         assert effect in home and row["certainty_label"] in home
         page = html.unescape((book / "_build" / "html" / "chapters" / "domains" / f"{row['domain']}.html")
-                             .read_text(encoding="utf-8"))
+                             .read_text(encoding="utf-8")).replace("\u00a0", " ")
         assert effect in page and row["certainty_label"] in page
 
 
@@ -192,8 +194,59 @@ def test_pages_of_the_earlier_reviews_questions(book):
     impl = html.unescape((site / "generated" / "implementation.html").read_text(encoding="utf-8"))
     for finding_id in list(ds.implementation["finding_id"]) + list(ds.experiences["finding_id"]):
         assert f"[{finding_id}]" in impl, finding_id
-    assert (site / "generated" / "figures" / "cfir-map.png").exists() or \
-        (book / "_build" / "html" / "_images" / "cfir-map.png").exists()
+    assert (book / "_build" / "html" / "_images" / "cfir-map.svg").exists()
     awaiting = html.unescape((site / "generated" / "awaiting.html").read_text(encoding="utf-8"))
     for label in ds.studies.loc[ds.studies["outcome_data"] != "extracted", "label"]:
         assert label in awaiting, label
+def _pdf_alt_texts(data: bytes) -> list[str]:
+    """The alternative texts of a tagged PDF's figures (``/Alt (...)`` or ``/Alt <FEFF...>``)."""
+    escapes = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+    def unescape(match):   # PDF literal strings: \( \) \\ \n ... and \ddd (octal)
+        code = match.group(1)
+        return bytes([int(code, 8)]) if code[:1].isdigit() else escapes.get(code, code)
+
+    texts = []
+    for literal, hexa in re.findall(rb"/Alt (?:\(((?:\\.|[^\\)])*)\)|<([0-9A-Fa-f]+)>)", data):
+        if hexa:
+            texts.append(bytes.fromhex(hexa.decode()).decode("utf-16"))
+        else:
+            texts.append(re.sub(rb"\\([0-7]{1,3}|.)", unescape, literal).decode("latin-1"))
+    return texts
+
+
+def test_the_review_as_one_pdf_with_every_figure(book):
+    from analysis.book.pdf import PDF_NAME, chromium
+
+    if chromium() is None:
+        missing("Chromium (apt-get install chromium), which prints the review to PDF")
+    pdf = book / "_build" / "html" / PDF_NAME
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and _results(book, "build")["pdf_built"]
+    home = (book / "_build" / "html" / "chapters" / "index.html").read_text(encoding="utf-8")
+    assert f'href="../{PDF_NAME}"' in home
+    # A4 pages, landscape ones for the wide (forest-type) figures
+    boxes = [tuple(round(float(v)) for v in box.split()) for box in re.findall(rb"/MediaBox \[([^\]]*)\]", data)]
+    assert (0, 0, 595, 842) in boxes and (0, 0, 842, 595) in boxes, set(boxes)
+    # every figure of the single page that was printed is in the PDF, with its alternative text
+    page = (book / "_build" / ".work" / "jb" / "_build" / "singlehtml" / "review.html").read_text(encoding="utf-8")
+    printed = [html.unescape(a) for a in re.findall(r'<img[^>]*alt="([^"]*)"', page)]
+    alts = _pdf_alt_texts(data)
+    assert len(printed) > 50 and sorted(alts) == sorted(printed)
+    for domain in dataset.load(book / "data").domains:
+        k = _results(book, domain["id"])["primary"]["k"]
+        assert any(a.startswith(f"Forest plot of {k} studies") for a in alts), domain["id"]
+
+
+def test_no_page_shows_a_literal_escape(book):
+    # text from the data is backslash-escaped for Markdown; a backslash left on a page (e.g. in a
+    # code span, where escapes are not processed) shows "studies\.csv". TeX in math is exempt.
+    found = {}
+    for path in sorted((book / "_build" / "html").rglob("*.html")):
+        body = re.sub(r"<script.*?</script>|<style.*?</style>", "", path.read_text(encoding="utf-8"), flags=re.S)
+        body = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', "", body, flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+        hits = re.findall(r".{0,20}\\[!-/:-@\[-`{-~]", text)
+        if hits:
+            found[path.name] = hits[:3]
+    assert not found, found

@@ -100,8 +100,8 @@ def test_failing_chapter_is_refused_and_nothing_is_published(published):
     template = root / "chapters" / "_templates" / "domain.ipynb"
     original = template.read_text(encoding="utf-8")
     # a data-dependent failure inside the chapter (here: a statement the first code cell runs)
-    broken = original.replace("from analysis import dataset, figures",
-                              "from analysis import dataset, figures\\n"
+    broken = original.replace("from analysis import dataset",
+                              "from analysis import dataset\\n"
                               "raise RuntimeError('chapter failed on purpose')", 1)
     assert broken != original
     template.write_text(broken, encoding="utf-8")

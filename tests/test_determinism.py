@@ -4,7 +4,7 @@ Two clean builds of two copies of the repository at different paths (the session
 conftest.built_book, and a second build with ``--no-book``: the book only copies these files) must
 write identical ``_build/results/*.json`` (``build.json`` holds timings and is left out) and
 identical figures (every image output of the executed domain notebooks, which the book copies,
-and every generated figure).
+every SVG and PDF file the chapters write beside themselves, and every generated figure).
 
 Row order: the analysis of data whose ``outcomes.csv`` rows are shuffled must give the same domain
 results (``analyse_domain(...).to_dict()``, what each chapter writes as its results file) and the
@@ -65,10 +65,11 @@ def _figures(root: Path) -> dict[str, str]:
                     if mime.startswith("image/"):
                         blob = "".join(content) if isinstance(content, list) else content
                         out[f"{notebook.name}:{i}:{j}:{mime}"] = hashlib.sha256(blob.encode()).hexdigest()
-    figures = root / "chapters" / "generated" / "figures"
-    for path in sorted(figures.rglob("*")):
-        if path.is_file():
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    # the figure files beside the pages: the chapters' SVG and PDF files and the generated pages'
+    for figures in (root / "chapters" / "domains" / "figures", root / "chapters" / "generated" / "figures"):
+        for path in sorted(figures.rglob("*")):
+            if path.is_file():
+                out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
 

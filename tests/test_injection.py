@@ -228,7 +228,8 @@ def test_labels_reach_notebooks_only_as_data(book):
                 source = "".join(cell["source"])
                 assert "alert(" not in source and "LABEL" not in source, (notebook.name, source[:500])
         params = nb["metadata"]["papermill"]["parameters"]
-        assert set(params) <= {"domain_id", "preset", "method", "ci", "fingerprint", "data_dir", "results_path"}
+        assert set(params) <= {"domain_id", "preset", "method", "ci", "fingerprint", "data_dir", "results_path",
+                                  "figure_dir"}
         assert params["domain_id"] == notebook.stem
 
 

@@ -81,7 +81,8 @@ def test_a_domain_of_one_trial_is_shown_not_pooled(service_use):
     assert "not pooled" in render.key_message_md(rep)
     json.dumps(rep.to_dict(), allow_nan=False)      # the results file is JSON without NaN
     for table in (render.pooled_table, render.subgroup_table, render.sensitivity_table):
-        table(rep).to_html()
+        shown = table(rep)
+        assert shown.markdown and shown._repr_html_()
 
 
 def test_two_trials_have_no_prediction_interval_and_no_subgroup_tests(service_use):

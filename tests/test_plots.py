@@ -464,3 +464,133 @@ def test_funnel_with_trim_and_fill_draws_imputed_studies_open():
     (adjusted,) = by_gid(fig, "adjusted-estimate")
     assert adjusted.get_xdata()[0] == tf.filled.estimate
     assert "Imputed (trim-and-fill)" in texts(fig)
+
+
+# -- legibility: subgroup scale, rows without arm data, text size, labels, large k -----------------
+
+def test_subgroup_squares_are_on_the_scale_of_the_overall_analysis():
+    # a light trial alone in its subgroup must not be drawn as large as the heaviest trial
+    yi = np.array([0.1, 0.2, 0.15, 0.3, 0.25])
+    vi = np.array([0.01, 0.012, 0.011, 0.3, 0.02])
+    res = meta.rma(yi, vi, method="REML", labels=list("abcde"))
+    sg = moderators.subgroup(res, ["big", "big", "big", "alone", "big"])
+    fig = figures.forest(sg)
+    (squares,) = by_gid(fig, "studies")
+    sizes = dict(zip([t for t in texts(fig) if t in "abcde"], squares.get_sizes()))
+    w = dict(zip(res.labels, res.weights))
+    heaviest = max(w, key=w.get)
+    # area proportional to the overall weight (above the minimum marker size)
+    assert sizes["d"] < sizes[heaviest]
+    assert sizes["e"] / sizes[heaviest] == pytest.approx(w["e"] / w[heaviest], rel=1e-12)
+
+
+def test_a_row_without_arm_data_says_how_its_effect_was_entered():
+    res = fitted(3, seed=7)
+    arm = pd.DataFrame({"n1": [20, None, 30], "mean1": [1.0, None, 2.0], "sd1": [1.0, None, 1.0],
+                        "n2": [21, None, 31], "mean2": [0.5, None, 1.5], "sd2": [1.0, None, 1.0],
+                        "entered": ["", "reported g", ""]})
+    fig = figures.forest(res, arm_data=arm)
+    (note,) = by_gid(fig, "entered-as")
+    assert note.get_text() == "reported g"
+    assert note.get_position()[1] == 1                       # the second study's row
+
+
+@pytest.mark.parametrize("draw", ["forest", "subgroup", "funnel", "baujat", "cumulative", "leave_one_out",
+                                  "traffic_light", "rob_summary", "sequential", "prisma"])
+def test_no_text_smaller_than_the_minimum(results, draw):
+    from analysis.stats.sequential import monitor
+
+    res = results[30]
+    rob = rob_frame(res.labels)
+    groups = ["one-to-one" if i % 2 else "group" for i in range(res.k)]
+    drawn = {
+        "forest": lambda: figures.forest(res, rob=rob),
+        "subgroup": lambda: figures.forest(moderators.subgroup(res, groups)),
+        "funnel": lambda: figures.funnel(res),
+        "baujat": lambda: figures.baujat(res),
+        "cumulative": lambda: figures.cumulative_forest(sensitivity.cumulative(res)),
+        "leave_one_out": lambda: figures.leave_one_out_plot(sensitivity.leave_one_out(res), res),
+        "traffic_light": lambda: figures.rob_traffic_light(rob),
+        "rob_summary": lambda: figures.rob_summary(rob),
+        "sequential": lambda: figures.sequential(monitor(res, np.arange(1990, 1990 + res.k), np.full(res.k, 80))),
+        "prisma": lambda: figures.prisma(json.loads(FLOW.read_text())),
+    }[draw]()
+    sizes = {t.get_fontsize() for t in drawn.findobj(Text) if t.get_text()}
+    assert min(sizes) >= figures.style.MIN_FONT_SIZE, sorted(sizes)
+
+
+def _renderer(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)     # figures come closed in pyplot: give them a canvas to draw on
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _overlaps(fig, gid=None):
+    renderer = _renderer(fig)
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_text().strip() and t.get_visible() and (gid is None or t.get_gid() == gid)]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
+
+
+def test_baujat_labels_never_overlap():
+    # many studies piled near one corner: some labels are left out rather than stacked
+    rng = np.random.default_rng(3)
+    res = meta.rma(rng.normal(0.2, 0.3, 40), rng.uniform(0.01, 0.05, 40), method="REML",
+                   labels=[f"Long study name {i:02d} (instrument)" for i in range(40)])
+    fig = figures.baujat(res, max_labels=40)
+    labels = by_gid(fig, "point-label")
+    assert labels and not _overlaps(fig, "point-label")
+
+
+def test_sequential_labels_each_year_once_without_overlap():
+    from analysis.stats.sequential import monitor
+
+    res = fitted(30, method="REML")
+    years = np.repeat(np.arange(2001, 2011), 3)
+    result = monitor(res, years, np.full(30, 60))
+    fig = figures.sequential(result)
+    labels = [t.get_text() for t in by_gid(fig, "point-label")]
+    assert labels and len(labels) == len(set(labels)) and set(labels) <= {str(y) for y in years}
+    assert not _overlaps(fig)
+
+
+def test_evidence_map_shows_every_label_whole():
+    from analysis import dataset
+    from analysis.book.pages.evidence import umbrella_estimates
+
+    ds = dataset.load(Path(__file__).resolve().parents[1] / "data")
+    fig = figures.evidence_map(umbrella_estimates(ds))
+    renderer = _renderer(fig)
+    # everything drawn (labels, ticks, legend) lies inside the figure
+    drawn = fig.get_tightbbox(renderer)
+    width, height = fig.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, drawn
+    assert not _overlaps(fig)
+
+
+@pytest.mark.parametrize("plot", ["cumulative", "leave_one_out"])
+def test_cumulative_and_leave_one_out_paginate(results, plot):
+    res = results[300]
+    if plot == "cumulative":
+        pages = figures.cumulative_forest(sensitivity.cumulative(res), max_rows=100)
+        expected, n_pages = [s if i == 0 else f"+ {s}" for i, s in enumerate(res.labels)], 3
+    else:
+        pages = figures.leave_one_out_plot(sensitivity.leave_one_out(res), res, max_rows=100)
+        # 300 omissions and the full analysis: 301 rows on 4 balanced pages of at most 100
+        expected, n_pages = [f"Omitting {s}" for s in res.labels], 4
+        assert any(t.startswith("All studies") for t in texts(pages[-1]))
+    assert isinstance(pages, list) and len(pages) == n_pages
+    shown = [t for page in pages for t in texts(page) if t in set(expected)]
+    assert shown == expected
+    assert f"(page {n_pages} of {n_pages}" in pages[-1].get_label()
+
+
+def test_compact_subgroup_forest_has_no_study_rows(results):
+    res = results[300]
+    sg = moderators.subgroup(res, ["a" if i % 3 else "b" for i in range(res.k)])
+    fig = figures.forest(sg, studies=False)
+    shown = texts(fig)
+    assert not set(res.labels) & set(shown)
+    assert sum(t.startswith("Subtotal") for t in shown) == 2 and fig.get_size_inches()[1] < 5

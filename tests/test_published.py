@@ -194,13 +194,13 @@ def test_oriented_estimates_turn_what_favours_lower_and_keep_the_print():
     assert lloyd["estimate"].iloc[0] > 0 and lloyd["printed_estimate"].iloc[0] < 0
 
 
-def test_no_estimate_is_shown_without_measure_and_orientation():
+def test_no_estimate_is_shown_without_measure_and_orientation(tmp_path):
     from analysis import dataset
     from analysis.book.pages.evidence import evidence_map_md
     from analysis.chapter import analyse_domain, render
 
     ds = dataset.load(DATA)
-    page = evidence_map_md(ds).split("## Inconsistencies")[0]
+    page = evidence_map_md(ds, tmp_path / "figures", tmp_path).split("## Inconsistencies")[0]
     table = [line for line in page.splitlines() if line.startswith("| ") and "favours peer support" not in line]
     assert table and all(line.count("|") == 10 for line in table)
     for line in table[1:]:

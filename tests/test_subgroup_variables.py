@@ -55,7 +55,7 @@ def test_a_variable_with_one_subgroup_is_not_analysed(shipped_copy):
     assert 0 < coded < len(rep.trials)
     assert rep.subgroups["setting"] == (f"not done: the {coded} trial(s) with a value are all "
                                         f"'peers added to services' ({len(rep.trials) - coded} without a value)")
-    table = render.subgroup_table(rep).data
+    table = render.subgroup_table(rep).frame
     assert "Setting (Egmose et al. 2023)" not in set(table["variable"])
     listed = render.subgroups_not_done_md(rep)
     assert f"- {render.md_escape('Setting (Egmose et al. 2023)')}: " in listed

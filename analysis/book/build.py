@@ -3,7 +3,8 @@
 validate the data (refuse on errors) -> fingerprint each domain (its data slice, the template,
 the analysis package source, the parameters) -> execute only stale domain notebooks with
 papermill, in parallel -> results JSON -> generated pages and changelog -> ``jupyter-book build -W``
-(execution off) -> publish ``_build/html`` and ``_build/results`` atomically.
+(execution off) -> with ``--pdf``, the whole review as one PDF (:mod:`analysis.book.pdf`) ->
+publish ``_build/html`` and ``_build/results`` atomically.
 
 Jupyter Book's own cache hashes only code cells, so a changed CSV would not re-run anything; the
 build therefore decides staleness itself. A domain notebook records its fingerprint as a papermill
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis import chapter, dataset
-from analysis.book import pages
+from analysis.book import pages, pdf
 from analysis.book.fingerprint import (
     chapter_code_fingerprint,
     code_fingerprint,
@@ -65,7 +66,7 @@ class Job:
 
 @dataclass
 class BuildReport:
-    """What a build did: the chapters executed and reused, the seconds per step, whether the book was built."""
+    """What a build did: chapters executed and reused, seconds per step, book and PDF built."""
 
     executed: list[str] = field(default_factory=list)        # domain chapters
     reused: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
     book_built: bool = False
     data_fingerprint: str | None = None   # of the data the results were computed from
+    pdf_built: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +86,7 @@ class BuildReport:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "book_built": self.book_built,
             "data_fingerprint": self.data_fingerprint,
+            "pdf_built": self.pdf_built,
         }
 
 
@@ -171,7 +174,8 @@ class Builder:
     """One build of the book rooted at ``root``."""
 
     def __init__(self, root: Path, data_dir: Path, jobs: int, force: bool = False,
-                 run_book: bool = True, quiet: bool = False, only: list[str] | None = None):
+                 run_book: bool = True, quiet: bool = False, only: list[str] | None = None,
+                 make_pdf: bool = False):
         self.root = root.resolve()
         # a preview of some domain chapters: only they (and chapters that were never built) run,
         # and the book goes to _build/preview, never over the published one
@@ -181,6 +185,13 @@ class Builder:
         self.force = force
         self.run_book = run_book
         self.quiet = quiet
+        # the PDF (``--pdf``) needs a browser to print it: without one the book says so instead of
+        # linking it. It is an option because Chromium needs 2-3 GB to print the whole review
+        # (benchmarks/RESULTS.md), more than the build's memory goal.
+        self.make_pdf = make_pdf and run_book
+        self.browser = pdf.chromium() if self.make_pdf else None
+        if self.make_pdf and not self.browser:
+            raise BuildError("--pdf: no Chromium found (apt-get install chromium, or set REVIEW_CHROMIUM)")
         self.report = BuildReport()
 
     # -- output ---------------------------------------------------------------------------
@@ -308,7 +319,8 @@ class Builder:
         learn = [job.name for job in plan if job.kind == "learn"]
         try:
             pages.write_pages(ds, domain_results, reproduction, self.root, staging, self.data_dir, learn,
-                              earlier_reviews=earlier, implementation=implementation)
+                              earlier_reviews=earlier, implementation=implementation,
+                              pdf=pdf.PDF_NAME if self.browser else None)
         except pages.FrontMatterError as exc:
             raise BuildError("a hand-written finding no longer holds (nothing was published):\n  "
                              + "\n  ".join(exc.problems)) from exc
@@ -335,7 +347,17 @@ class Builder:
             raise BuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
         self.report.book_built = True
         stamp.write_text(config_sha + "\n")
-        return jb_dir / "_build" / "html"
+        html = jb_dir / "_build" / "html"
+        if self.browser:
+            start = time.perf_counter()
+            self.say("pdf: single-page build printed by headless Chromium")
+            try:
+                pdf.build_pdf(self.root, jb_dir, html / pdf.PDF_NAME, self.browser)
+            except (pdf.PdfError, subprocess.TimeoutExpired) as exc:
+                raise BuildError(f"the PDF of the review could not be made: {exc}") from exc
+            self.report.pdf_built = True
+            self.report.seconds["pdf"] = time.perf_counter() - start
+        return html
 
     @property
     def target(self) -> Path:
@@ -368,6 +390,7 @@ class Builder:
             if path.is_file():
                 parts += [path.name.encode(), path.read_bytes()]
         parts.append(str(self.run_book).encode())
+        parts.append(str(bool(self.browser)).encode())
         return sha(*parts)
 
     def run(self) -> BuildReport:

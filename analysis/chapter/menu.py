@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import dataset
-from analysis.chapter import published, render, sof
+from analysis.chapter import domain_figures, published, render, sof
 from analysis.chapter.labels import SUBGROUP_VARIABLES, is_coded, label_of
 from analysis.chapter.params import MAIN_PRESET, domain_spec
 from analysis.dataset.files import atomic_write
@@ -271,6 +271,7 @@ class DomainReport:
             "outcome_ids": sorted(self.rows["outcome_id"]),
             "not_estimable": list(self.not_estimable),
             "primary": primary,
+            "per_trial": domain_figures.per_trial_records(self),
             "all_rows": None if self.all_rows is None else self.all_rows.to_dict(),
             "subgroups": subgroups,
             "sensitivity": sens,

@@ -22,7 +22,8 @@ MAIN_PRESET = "cochrane2025"
 
 def chapter_parameters(domain_id: str) -> dict:
     """Papermill parameters of a domain chapter (besides the paths the build adds)."""
-    return {"domain_id": domain_id, "preset": MAIN_PRESET, "method": None, "ci": None}
+    return {"domain_id": domain_id, "preset": MAIN_PRESET, "method": None, "ci": None,
+            "figure_dir": f"figures/{domain_id}"}
 
 
 def resolve_data_dir(data_dir=None) -> Path:

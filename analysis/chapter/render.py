@@ -4,13 +4,13 @@ Text from the data is escaped with :func:`md_escape`: it is shown, never interpr
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import figures
 from analysis.chapter.labels import SUBGROUP_VARIABLES
+from analysis.chapter.markup import md_escape
+from analysis.chapter.tables import frame_table, markdown_table
 from analysis.stats import grade
 from analysis.stats.formatting import text as fmt
 from analysis.stats.formatting import text_p as fmt_p
@@ -19,29 +19,16 @@ if TYPE_CHECKING:
     from analysis.chapter.menu import DomainReport
 
 
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|$~:@%&^=\"'")
+def _table(frame: pd.DataFrame, label: str | None, caption: str):
+    """A numbered table for the page (:func:`analysis.chapter.tables.frame_table`), text escaped.
 
+    The text comes from the data.
 
-def md_escape(text) -> str:
-    """Escape text from the data so that MyST/Markdown renders it literally.
-
-    Every ASCII punctuation character that Markdown, MyST roles, HTML or math could interpret is
-    backslash-escaped (CommonMark allows escaping any ASCII punctuation); newlines become spaces.
+    ``label``: the table is labelled ``tbl-<label>`` (the chapter refers to it, and the element id is
+    fixed, so that two builds write identical HTML); ``None`` for a table shown elsewhere (a Learn
+    chapter), where a label would duplicate the chapter's.
     """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    out = []
-    for ch in " ".join(str(text).split()):
-        out.append("\\" + ch if ch in _MD_SPECIAL else ch)
-    return "".join(out)
-
-
-def _table(frame: pd.DataFrame, uuid: str):
-    """A table for the page: no index, text HTML-escaped, a fixed element id.
-
-    The text comes from the data; the fixed id makes two builds write identical HTML.
-    """
-    return frame.style.hide(axis="index").format(escape="html").set_uuid(uuid)
+    return frame_table(frame, caption=caption, name=f"tbl-{label}" if label else None)
 
 
 #: How each confidence-interval method of the engine is named on the page.
@@ -158,7 +145,7 @@ def binary_statement(rep: DomainReport) -> str:
             "Very low": f"The evidence is very uncertain about the effect of peer support on {title}."}[certainty]
 
 
-def pooled_table(rep: DomainReport):
+def pooled_table(rep: DomainReport, label: str | None = None):
     """The main result as a one-row table (a pandas Styler, shown without index)."""
     p = rep.primary
     pi_low, pi_high = rep.prediction_interval()
@@ -175,7 +162,7 @@ def pooled_table(rep: DomainReport):
         "I² (Q-based) [95% CI]": (f"{fmt(p.i2_q, 0)}% [{fmt(p.i2_q_ci_low, 0)}, {fmt(p.i2_q_ci_high, 0)}]"
                                   if several else ""),
         "Q (df, p)": f"{fmt(p.q)} ({p.q_df}, {fmt_p(p.q_p)})" if several else "",
-    }]).pipe(_table, f"{rep.domain['id']}-pooled")
+    }]).pipe(_table, label, "Main analysis: pooled result and heterogeneity")
 
 
 def _i2(res) -> str:
@@ -184,7 +171,7 @@ def _i2(res) -> str:
     return "" if value is None else f"{fmt(value, 0)}%"
 
 
-def subgroup_table(rep: DomainReport):
+def subgroup_table(rep: DomainReport, label: str | None = None):
     """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
     records = []
     effect = f"{rep.effect_label} [95% CI]"
@@ -206,7 +193,8 @@ def subgroup_table(rep: DomainReport):
             })
             first = False
     columns = ["variable", "subgroup", "trials", effect, "I² (Q-based)", "test for differences", "note"]
-    return pd.DataFrame(records, columns=columns).pipe(_table, f"{rep.domain['id']}-subgroups")
+    return pd.DataFrame(records, columns=columns).pipe(_table, label,
+                                                       "Subgroup estimates and tests for subgroup differences")
 
 
 def subgroups_not_done_md(rep: DomainReport) -> str:
@@ -222,15 +210,7 @@ def subgroups_not_done_md(rep: DomainReport) -> str:
             "three trials or more):\n\n" + "\n".join(items))
 
 
-def subgroup_figures(rep: DomainReport):
-    """(title, forest plot) of every subgroup analysis that was done."""
-    for column, title in SUBGROUP_VARIABLES:
-        result = rep.subgroups.get(column)
-        if result is not None and not isinstance(result, str):
-            yield title, figures.forest(result, effect_label=rep.effect_label, exp=rep.exp, favours=rep.favours)
-
-
-def sensitivity_table(rep: DomainReport):
+def sensitivity_table(rep: DomainReport, label: str | None = None):
     """The sensitivity menu (a pandas Styler, shown without index)."""
     records = []
     effect = f"{rep.effect_label} [95% CI]"
@@ -256,7 +236,7 @@ def sensitivity_table(rep: DomainReport):
             "I²": "" if i2 is None else f"{fmt(i2, 0)}%",
             "note": item.get("note", ""),
         })
-    return pd.DataFrame(records).pipe(_table, f"{rep.domain['id']}-sensitivity")
+    return pd.DataFrame(records).pipe(_table, label, "Sensitivity analyses")
 
 
 def small_study_md(rep: DomainReport) -> str:
@@ -291,23 +271,24 @@ def published_md(rep: DomainReport) -> str:
              f"{'are' if missing != 1 else 'is'} not listed.") if missing else ""
     if pub is None or pub.empty:
         return f"No earlier review reported a pooled result mapped to this outcome.{extra}\n\n{mine}"
-    lines = ["| Review | Outcome as reported | Time point | k | Measure | Estimate (95% CI); positive favours peer "
-             "support | As printed | Printed direction | AMSTAR 2 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    header = ["Review", "Outcome as reported", "Time point", "k", "Measure",
+              "Estimate (95% CI); positive favours peer support", "As printed", "Printed direction", "AMSTAR 2"]
+    cells = []
     for _, r in pub.iterrows():
         oriented = (f"{fmt(r['estimate'])} ({fmt(r['ci_low'])} to {fmt(r['ci_high'])})" if r["oriented"]
                     else "not shown: direction unclear")
         note = r["inconsistency"] and isinstance(r["inconsistency_note"], str)
         printed_in = "" if r["reported_in"] == r["review_id"] else f" in {md_escape(r['reported_in_label'])}"
-        lines.append("| " + " | ".join([
-            md_escape(r["review"]) + printed_in, md_escape(r["outcome"]), md_escape(TIMEPOINT_TEXT.get(r["timepoint"],
-                                                                                                         r["timepoint"])),
+        cells.append([
+            md_escape(r["review"]) + printed_in, md_escape(r["outcome"]),
+            md_escape(TIMEPOINT_TEXT.get(r["timepoint"], r["timepoint"])),
             "" if pd.isna(r["k"]) else str(int(r["k"])), md_escape(r["measure"]), oriented,
             md_escape(r["printed"]) + ("<sup>†</sup>" if note else ""), md_escape(direction_text(r)),
-            md_escape(r["amstar2"].replace("-", " ") if isinstance(r["amstar2"], str) else "not rated")]) + " |")
+            md_escape(r["amstar2"].replace("-", " ") if isinstance(r["amstar2"], str) else "not rated")])
     notes = [f"† {md_escape(r['review'])}, {md_escape(r['outcome'])}: {md_escape(r['inconsistency_note'])}"
              for _, r in pub.iterrows() if r["inconsistency"] and isinstance(r["inconsistency_note"], str)]
-    text = "\n".join(lines)
+    text = markdown_table(header, cells, caption="Pooled results published by earlier reviews, oriented as this "
+                          "review reports effects", name=f"tbl-published-{rep.domain['id']}").rstrip("\n")
     if notes:
         text += (f"\n\n:::{{dropdown}} † Where the printed numbers disagree with each other ({len(notes)})\n\n"
                  + "\n".join(f"- {n}" for n in notes) + "\n:::")

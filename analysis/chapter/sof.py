@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from analysis.chapter import coverage
 from analysis.chapter.render import absolute_md, binary_statement, md_escape
+from analysis.chapter.tables import markdown_table
 from analysis.stats import grade
 from analysis.stats.formatting import plain
 from analysis.stats.formatting import text as fmt
@@ -118,14 +119,15 @@ def absolute_text(row: dict) -> str:
     return f"{smd}<br>{md_escape(row['interpretation'])}"
 
 
-def sof_table_md(rows: list[dict], *, details: bool = True) -> str:
+def sof_table_md(rows: list[dict], *, details: bool = True, name: str | None = None) -> str:
     """Summary-of-findings table in the GRADE layout, with numbered footnotes.
 
     With ``details``, the judgements and rules of every outcome follow in a collapsed section.
+    ``name``: the table's label (``None``: numbered, not labelled).
     """
-    lines = ["| Outcome | Participants (trials) | Relative effect (95% CI) | Anticipated absolute effect (95% CI) "
-             "| Certainty of the evidence (GRADE) | What happens |",
-             "|---|---|---|---|---|---|"]
+    header = ["Outcome", "Participants (trials)", "Relative effect (95% CI)",
+              "Anticipated absolute effect (95% CI)", "Certainty of the evidence (GRADE)", "What happens"]
+    lines: list[list[str]] = []
     notes: list[str] = []
     for r in rows:
         marks = []
@@ -140,9 +142,9 @@ def sof_table_md(rows: list[dict], *, details: bool = True) -> str:
                     if rel else "not applicable")
         certainty = (f"{md_escape(r['certainty_label'])}{sup}<br>{md_escape(r.get('certainty_reason') or '')}"
                      if r.get("certainty_label") else "not graded")
-        lines.append(f"| {outcome} | {r['participants']} ({r['studies']}) | {relative} | {absolute_text(r)} | "
-                     f"{certainty} | {md_escape(r.get('comment') or r.get('statement') or '')} |")
-    text = "\n".join(lines)
+        lines.append([outcome, f"{r['participants']} ({r['studies']})", relative, absolute_text(r), certainty,
+                      md_escape(r.get("comment") or r.get("statement") or "")])
+    text = markdown_table(header, lines, caption="Summary of findings (GRADE)", name=name).rstrip("\n")
     if notes:
         text += "\n\n" + "\n".join(f"{i}. {md_escape(n)}" for i, n in enumerate(notes, 1))
     used = sorted({r["effect"].get("code", "SMD") for r in rows})
@@ -184,9 +186,9 @@ MEASURE_LEGEND = {
 }
 
 
-def summary_of_findings_md(rep: DomainReport) -> str:
-    """The domain's summary of findings as a one-row table."""
-    return sof_table_md([summary_of_findings(rep)])
+def summary_of_findings_md(rep: DomainReport, label: str | None = None) -> str:
+    """The chapter's row of the summary of findings, as a table (labelled ``tbl-<label>`` if given)."""
+    return sof_table_md([summary_of_findings(rep)], name=f"tbl-{label}" if label else None)
 
 
 #: Columns of summary_of_findings.csv.

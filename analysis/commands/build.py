@@ -1,5 +1,7 @@
-"""``python -m analysis build [--root DIR] [--data DIR] [--jobs N] [--force] [--no-book]``: build the
-book (see :mod:`analysis.book.build`)."""
+"""``python -m analysis build``: build the book (see :mod:`analysis.book.build`).
+
+Options: ``[--root DIR] [--data DIR] [--jobs N] [--force] [--no-book] [--pdf]``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="DOMAIN",
                         help="preview: re-run only this domain's chapter (repeatable) and write the book to "
                              "_build/preview (the published book is left alone)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print the whole review to one PDF (needs Chromium; about 2-3 GB of memory)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--traceback", action="store_true", help="show the traceback of an internal error")
     args = parser.parse_args(argv)
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     builder = build.Builder(root, Path(args.data), args.jobs, force=args.force, run_book=not args.no_book,
-                            quiet=args.quiet, only=args.only)
+                            quiet=args.quiet, only=args.only, make_pdf=args.pdf)
     try:
         builder.run()
     except build.BuildError as exc:

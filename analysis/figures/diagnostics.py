@@ -11,7 +11,19 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.special import ndtri
 
-from analysis.figures.style import BLUE, GREY, INK, VERMILLION, _finite, _is_fixed, _measure_label, _new_figure, _styled
+from analysis.figures.style import (
+    BLUE,
+    GREY,
+    INK,
+    MIN_FONT_SIZE,
+    VERMILLION,
+    _finite,
+    _is_fixed,
+    _measure_label,
+    _new_figure,
+    _place_labels,
+    _styled,
+)
 
 
 def _significance_labels(levels) -> list[str]:
@@ -84,7 +96,7 @@ def funnel(res, *, contours=(0.90, 0.95, 0.99), trimfill=None, effect_label=None
     ax.set_xlabel(effect_label or _measure_label(res.measure))
     ax.set_ylabel("Standard error")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
-              fontsize=7.5, title="Two-sided p", title_fontsize=7.5, alignment="left")
+              fontsize=MIN_FONT_SIZE, title="Two-sided p", title_fontsize=MIN_FONT_SIZE, alignment="left")
     if title:
         ax.set_title(title, loc="left", fontsize=10, weight="bold")
     return fig
@@ -116,7 +128,8 @@ def baujat(res, *, title=None, max_labels=12):
     Coordinates from :func:`baujat_points`. The ``max_labels`` most extreme studies (largest
     ``x + y`` after scaling each axis to its maximum) are labelled, except those in the corner
     near the origin (scaled score below 0.1), which neither add heterogeneity nor move the result
-    and would only pile up their labels.
+    and would only pile up their labels. Labels never overlap: one with no free place near its
+    point is left out (the figure's description says how many are labelled).
     """
     points = baujat_points(res)
     fig = _new_figure(6.0, 4.8, f"Baujat plot of {res.k} studies")
@@ -134,11 +147,13 @@ def baujat(res, *, title=None, max_labels=12):
     ax.set_xlim(-0.02 * x_top, x_top)
     ax.set_ylim(-0.02 * y_top, y_top)
     score = x / x_top + np.where(ok, y, 0.0) / y_top
-    shown = np.argsort(-score, kind="stable")[:max_labels]
-    for i in sorted(shown):
-        if ok[i] and score[i] >= 0.1:
-            ax.annotate(points["study"][i], (x[i], y[i]), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7, color=INK)
+    candidates = [i for i in np.argsort(-score, kind="stable")[:max_labels] if ok[i] and score[i] >= 0.1]
+    # every point is an obstacle; the candidates are labelled from the most extreme down
+    order = candidates + [i for i in range(len(x)) if i not in candidates and ok[i]]
+    texts = [str(points["study"][i]) if i in candidates else "" for i in order]
+    placed = _place_labels(ax, x[order], y[order], texts, marker_pt=7)
+    fig.set_label(f"Baujat plot of {res.k} studies; the {len(placed)} most influential or heterogeneous "
+                  "labelled" if placed else f"Baujat plot of {res.k} studies")
     if not ok.any():
         ax.text(0.5, 0.5, "Influence not defined for k = 1", transform=ax.transAxes, ha="center",
                 va="center", color=GREY)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from analysis.figures.style import BLUE, GREY, INK, VERMILLION, YELLOW, _new_figure, _styled, _text_width
+from analysis.figures.style import _MARGIN, BLUE, GREY, INK, MIN_FONT_SIZE, VERMILLION, YELLOW, _new_figure, _styled, _text_width
 
 #: AMSTAR 2 overall confidence -> (colour, marker, legend text); never colour alone.
 AMSTAR_STYLE = {
@@ -26,9 +26,9 @@ AMSTAR_STYLE = {
 SMD_MEASURES = ("SMD", "SMD (Hedges' g)")
 #: The axis is cut at +/- this; a CI beyond it ends in an arrow.
 AXIS_LIMIT = 3.0
-LABEL_SIZE = 6.5
+LABEL_SIZE = MIN_FONT_SIZE
 LABEL_CHARS = 52          # characters per label line
-LINE_HEIGHT = 0.125       # inches per label line
+LINE_HEIGHT = 0.16        # inches per label line at the minimum font size
 
 
 def _label(row) -> str:
@@ -56,14 +56,15 @@ def evidence_map(estimates: pd.DataFrame) -> plt.Figure:
     lines = [lab.count("\n") + 1 for lab in labels] or [1]
     heights = [max(0.2, LINE_HEIGHT * n + 0.06) for n in lines]
     label_width = max([_text_width(part, LABEL_SIZE) for lab in labels for part in lab.split("\n")] or [1.0])
-    width = 8.0
+    panel = 4.2                                  # inches for the axis
+    width = _MARGIN + label_width + 0.25 + panel + _MARGIN
     plot_height = sum(heights)
-    top, bottom = 0.75, 0.55                     # inches for the legend and the axis label
+    top, bottom = 0.85, 0.6                      # inches for the legend and the axis label
     height = plot_height + top + bottom
-    left = (label_width + 0.25) / width
+    left = (_MARGIN + label_width + 0.25) / width
     fig = _new_figure(width, height, "Evidence map of earlier reviews: pooled standardised mean differences, "
                                      "positive values favour peer support")
-    ax = fig.add_axes([left, bottom / height, 0.97 - left, plot_height / height])
+    ax = fig.add_axes([left, bottom / height, panel / width, plot_height / height])
     centres = plot_height - (np.cumsum(heights) - np.asarray(heights) / 2)
     for y, (_, r) in zip(centres, pub.iterrows()):
         colour, marker, _ = AMSTAR_STYLE.get(r["amstar2"] if isinstance(r["amstar2"], str) else None,
@@ -86,5 +87,5 @@ def evidence_map(estimates: pd.DataFrame) -> plt.Figure:
                for c, m, text in AMSTAR_STYLE.values()]
     handles.append(Line2D([], [], color=INK, marker=">", lw=0, label=f"CI beyond ±{AXIS_LIMIT:g}"))
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.08 / height), ncol=3,
-               fontsize=6.5, frameon=False)
+               fontsize=MIN_FONT_SIZE, frameon=False)
     return fig

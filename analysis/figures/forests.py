@@ -28,6 +28,7 @@ from analysis.figures.style import (
     BLUE,
     GREY,
     INK,
+    MIN_FONT_SIZE,
     MINUS,
     ROB_DOMAINS,
     ROW_HEIGHT,
@@ -75,6 +76,7 @@ class _Row:
     hi: float = math.nan
     size: float = 0.0              # side of a study square in points
     rob: dict | None = None
+    note: str = ""                 # how the effect was entered, where the row has no arm data
 
 
 @dataclass
@@ -182,13 +184,18 @@ def _draw_table(rows: list[_Row], left: list[_Col], right: list[_Col], axis: _Ax
     widths = _column_widths(left, rows)
     # labels of rows without arm data (pooled results, text, subgroup headers) run across the
     # whole left block: make the block, not the study column, wide enough for them
-    free = max([_text_width(r.label, 7.5) for r in rows if r.kind == "text"]
+    free = max([_text_width(r.label, MIN_FONT_SIZE) for r in rows if r.kind == "text"]
                + [_text_width(r.label) for r in rows if r.kind == "pi"]
                + [_text_width(r.label, weight="bold") for r in rows if r.kind in ("group", "summary")],
                default=0.0)
     block = sum(widths) + _COL_GAP * (len(widths) - 1)
     if free > block:
         widths[0] += free - block
+    # a row without arm data says how its effect was entered, across the arm columns
+    note = max([_text_width(r.note, MIN_FONT_SIZE, "normal") for r in rows if r.note], default=0.0)
+    arm_block = sum(widths[1:]) + _COL_GAP * (len(widths) - 2)
+    if len(widths) > 1 and note > arm_block:
+        widths[-1] += note - arm_block
     x = _MARGIN
     left_x = []
     for w in widths:
@@ -262,7 +269,7 @@ def _draw_table(rows: list[_Row], left: list[_Col], right: list[_Col], axis: _Ax
     for y, row in enumerate(rows):
         weight = "bold" if row.kind in ("summary", "group") else "normal"
         if row.kind == "text":
-            put(left_x[0], y, row.label, fontsize=7.5, color="#333333")
+            put(left_x[0], y, row.label, fontsize=MIN_FONT_SIZE, color="#333333")
             continue
         if row.kind == "group":
             put(left_x[0], y, row.label, weight="bold")
@@ -271,6 +278,9 @@ def _draw_table(rows: list[_Row], left: list[_Col], right: list[_Col], axis: _Ax
             text = row.label if col.key == "label" else row.cells.get(col.key, "")
             if text:
                 put(column_anchor(x0, w, col.align), y, text, col.align, weight=weight)
+        if row.note and len(left) > 1:
+            put((left_x[1] + left_x[-1] + widths[-1]) / 2, y, row.note, "center", style="italic",
+                color="#444444", gid="entered-as")
         if rob and row.rob is not None:
             _rob_circles(ax, table, rob_x, [y] * len(ROB_DOMAINS), [row.rob.get(k) for k in ROB_DOMAINS])
 
@@ -325,9 +335,9 @@ def _favours(ax, axis: _Axis, favours, effect_label: str) -> None:
     if favours:
         left_text, right_text = favours
         ax.text(axis.null, 0, f"\u2190 {left_text}", transform=transforms.offset_copy(
-            below, fig=ax.figure, x=-0.05, units="inches"), ha="right", va="top", fontsize=7.5)
+            below, fig=ax.figure, x=-0.05, units="inches"), ha="right", va="top", fontsize=MIN_FONT_SIZE)
         ax.text(axis.null, 0, f"{right_text} \u2192", transform=transforms.offset_copy(
-            below, fig=ax.figure, x=0.05, units="inches"), ha="left", va="top", fontsize=7.5)
+            below, fig=ax.figure, x=0.05, units="inches"), ha="left", va="top", fontsize=MIN_FONT_SIZE)
     if effect_label:
         offset = -0.50 if favours else -0.30
         ax.text(0.5, 0, effect_label, transform=transforms.offset_copy(
@@ -362,10 +372,15 @@ _SORTS = {
 }
 
 
-def _study_rows(res, order, tf, weights, arm, arm_cols, rob) -> list[_Row]:
+def _study_rows(res, order, tf, weights, arm, arm_cols, rob, wmax) -> list[_Row]:
+    """One row per study, its square scaled to ``wmax``.
+
+    ``wmax`` is the largest weight of the whole plot (of the overall analysis in a subgroup plot,
+    as RevMan and metafor draw them).
+    """
     crit = ndtri(0.5 + float(res.level) / 200.0)
     rows = []
-    wmax = max([w for w in weights if _finite(w)], default=1.0) or 1.0
+    wmax = wmax or 1.0
     for i in order:
         yi, sei = float(res.yi[i]), math.sqrt(float(res.vi[i]))
         lo, hi = yi - crit * sei, yi + crit * sei
@@ -374,9 +389,12 @@ def _study_rows(res, order, tf, weights, arm, arm_cols, rob) -> list[_Row]:
         record = arm[i] if arm is not None else None
         for key, column in arm_cols:
             cells[key] = _arm_text(record.get(column)) if record else ""
+        note = ""
+        if record and not any(cells[key] for key, _ in arm_cols) and isinstance(record.get("entered"), str):
+            note = record["entered"]
         rows.append(_Row("study", str(res.labels[i]), cells, tf(yi), tf(lo), tf(hi),
                          size=_MAX_SQUARE * math.sqrt(max(weights[i], 0.0) / wmax) if _finite(weights[i]) else 0.0,
-                         rob=rob[i] if rob is not None else None))
+                         rob=rob[i] if rob is not None else None, note=note))
     return rows
 
 
@@ -394,11 +412,11 @@ def _summary_rows(res, tf, label, weight_text, show_pi, level_text) -> list[_Row
 @_styled
 def forest(res_or_subgroup, *, arm_data=None, rob=None, show_pi=True, effect_label="Hedges' g",
            favours=("Favours control", "Favours peer support"), exp=False, title=None,
-           max_rows=None, sort=None, xlim=None, arm_labels=("Peer support", "Control")):
+           max_rows=None, sort=None, xlim=None, arm_labels=("Peer support", "Control"), studies=True):
     """Forest plot of a meta-analysis (or of a subgroup analysis), laid out like RevMan/metafor.
 
     One row per study: label, optional arm-level data, a square (area proportional to the
-    weight) with its confidence interval (an arrow where the interval leaves the axis), the
+    weight, on one scale for the whole plot) with its confidence interval (an arrow where the interval leaves the axis), the
     weight and ``estimate [low, high]`` to two decimals, optional RoB 2 circles. Under the
     studies: the pooled diamond, the prediction interval as a bar (``show_pi``), heterogeneity
     (tau2, I2, Q, df, p) and the test for the overall effect. A subgroup result gets a header,
@@ -433,7 +451,12 @@ def forest(res_or_subgroup, *, arm_data=None, rob=None, show_pi=True, effect_lab
     xlim : (float, float), optional
         Axis limits on the display scale; by default chosen from the data (see ``_nice_axis``).
     arm_labels : (str, str)
-        Headers of the arm-level columns.
+        Headers of the arm-level columns. A row whose arm columns are all empty shows the text of
+        an optional ``entered`` column of ``arm_data`` there (e.g. "reported g": how its effect
+        entered the analysis).
+    studies : bool
+        ``False`` draws a subgroup result compactly: the subgroups' pooled results without their
+        study rows (for large k).
 
     Returns
     -------
@@ -472,6 +495,15 @@ def forest(res_or_subgroup, *, arm_data=None, rob=None, show_pi=True, effect_lab
         labels = [str(s) for s in overall.labels]
         if len(set(labels)) == len(labels):
             overall_w = dict(zip(labels, (float(w) for w in overall.weights)))
+    weights_of = {}
+    for name, res in analyses:
+        labels = [str(s) for s in res.labels]
+        weights = [float(w) for w in res.weights]
+        if overall_w is not None and all(s in overall_w for s in labels):
+            weights = [overall_w[s] for s in labels]
+        weights_of[name] = weights
+    # one scale for every square of the plot: a small trial alone in its subgroup stays small
+    wmax = max([w for ws in weights_of.values() for w in ws if _finite(w)], default=1.0)
 
     rows: list[_Row] = []
     for name, res in analyses:
@@ -479,13 +511,12 @@ def forest(res_or_subgroup, *, arm_data=None, rob=None, show_pi=True, effect_lab
         positional = not is_subgroup
         arm = _align(arm_frame, labels, "arm_data", positional) if arm_frame is not None else None
         rob_rows = _align(rob_frame, labels, "rob", positional) if rob_frame is not None else None
-        weights = [float(w) for w in res.weights]
-        if overall_w is not None and all(s in overall_w for s in labels):
-            weights = [overall_w[s] for s in labels]
+        weights = weights_of[name]
         order = list(range(res.k)) if sort is None else sorted(range(res.k), key=lambda i: _SORTS[sort](res, i))
         if name is not None:
             rows.append(_Row("group", str(name)))
-        rows += _study_rows(res, order, tf, weights, arm, arm_cols_by_arm, rob_rows)
+        if studies:
+            rows += _study_rows(res, order, tf, weights, arm, arm_cols_by_arm, rob_rows, wmax)
         if name is not None:
             total = sum(weights) if overall_w is not None else 100.0
             rows += _summary_rows(res, tf, f"Subtotal ({_model_text(res)}, k = {res.k})",
@@ -504,17 +535,33 @@ def forest(res_or_subgroup, *, arm_data=None, rob=None, show_pi=True, effect_lab
     pooled = [r for r in all_rows if r.kind != "study"]
     axis = _nice_axis([v for r in all_rows for v in (r.lo, r.hi)], exp,
                       [r.est for r in all_rows] + [v for r in pooled for v in (r.lo, r.hi)], xlim)
-    description = (f"Forest plot of {overall.k} studies; pooled {effect_label} "
-                   f"{_ci_text(tf(overall.estimate), tf(overall.ci_low), tf(overall.ci_high))}")
+    pooled_text = _ci_text(tf(overall.estimate), tf(overall.ci_low), tf(overall.ci_high))
+    if is_subgroup:
+        description = (f"Subgroup forest plot of {overall.k} studies in {len(analyses)} subgroups ("
+                       + "; ".join(f"{name}: k = {res.k}, {_ci_text(tf(res.estimate), tf(res.ci_low), tf(res.ci_high))}"
+                                   for name, res in analyses)
+                       + f"); overall {effect_label} {pooled_text}; {_subgroup_test_text(res_or_subgroup)[0].lower()}"
+                       + _subgroup_test_text(res_or_subgroup)[1:])
+    else:
+        description = f"Forest plot of {overall.k} studies; pooled {effect_label} {pooled_text}"
     pages = _paginate(rows, len(rows) - body, max_rows)
+    return _pages(pages, left, right, axis, title, description, favours=favours, effect_label=effect_label,
+                  rob=rob_frame is not None, paginated=max_rows is not None)
+
+
+def _pages(pages, left, right, axis, title, description, *, paginated, **layout):
+    """Draw each page; a page of several says which rows it holds (title and description)."""
     figures = []
+    first = 1
     for number, page in enumerate(pages, start=1):
-        page_title = title
+        page_title, label = title, description
+        n_rows = sum(r.kind == "study" for r in page)
         if len(pages) > 1:
             page_title = f"{title or 'Forest plot'} (page {number} of {len(pages)})"
-        figures.append(_draw_table(page, left, right, axis, favours=favours, effect_label=effect_label,
-                                   title=page_title, rob=rob_frame is not None, label=description))
-    return figures if max_rows is not None else figures[0]
+            label = f"{description} (page {number} of {len(pages)}: rows {first} to {first + n_rows - 1})"
+        first += n_rows
+        figures.append(_draw_table(page, left, right, axis, title=page_title, label=label, **layout))
+    return figures if paginated else figures[0]
 
 
 def _sequence_rows(frame: pd.DataFrame, labels: list[str], tf, extra) -> list[_Row]:
@@ -546,13 +593,14 @@ def _i2_cell(record) -> dict:
 
 @_styled
 def cumulative_forest(frame, *, effect_label="Hedges' g", exp=False, title=None,
-                      favours=("Favours control", "Favours peer support"), level=95.0):
+                      favours=("Favours control", "Favours peer support"), level=95.0, max_rows=None):
     """Cumulative meta-analysis as a forest: the pooled result after each study is added.
 
     ``frame`` is :func:`analysis.stats.sensitivity.cumulative` output (columns ``study, k, estimate,
     ci_low, ci_high`` and optionally ``i2_q``), one row per step in the order of accumulation.
     Row ``j`` reads "+ study" and shows the pooled estimate of the first ``j`` studies; the last
     row is the full analysis. ``exp`` back-transforms ratio measures onto a log axis.
+    ``max_rows`` paginates as in :func:`forest` (a list of figures, one axis for all pages).
     """
     frame = _require(frame, ["study", "k", "estimate", "ci_low", "ci_high"], "cumulative_forest")
     labels = [("" if i == 0 else "+ ") + str(s) for i, s in enumerate(frame["study"])]
@@ -563,20 +611,22 @@ def cumulative_forest(frame, *, effect_label="Hedges' g", exp=False, title=None,
              _Col("ci", f"{effect_label} [{_level_text(level)} CI]")]
     axis = _nice_axis([v for r in rows for v in (r.lo, r.hi)], exp, [r.est for r in rows])
     last = rows[-1]
-    return _draw_table(rows, left, right, axis, favours=favours, effect_label=effect_label, title=title,
-                       label=f"Cumulative meta-analysis of {len(rows)} studies; final pooled {effect_label} "
-                             f"{last.cells['ci']}")
+    label = (f"Cumulative meta-analysis of {len(rows)} studies; final pooled {effect_label} "
+             f"{last.cells['ci']}")
+    return _pages(_paginate(rows, 0, max_rows), left, right, axis, title, label, favours=favours,
+                  effect_label=effect_label, paginated=max_rows is not None)
 
 
 @_styled
 def leave_one_out_plot(frame, res, *, effect_label=None, exp=False, title=None,
-                       favours=("Favours control", "Favours peer support")):
+                       favours=("Favours control", "Favours peer support"), max_rows=None):
     """Leave-one-out analysis: the pooled result with each study omitted in turn.
 
     ``frame`` is :func:`analysis.stats.sensitivity.leave_one_out` output (``study, estimate, ci_low,
     ci_high`` and optionally ``i2_q``); ``res`` the full analysis, drawn as a diamond in the last
     row and as a dashed line with its confidence interval shaded behind the rows, so a study whose
-    omission moves the estimate outside that band stands out.
+    omission moves the estimate outside that band stands out. ``max_rows`` paginates as in
+    :func:`forest` (the full analysis on the last page).
     """
     frame = _require(frame, ["study", "estimate", "ci_low", "ci_high"], "leave_one_out_plot")
     effect_label = effect_label or _measure_label(res.measure)
@@ -590,7 +640,8 @@ def leave_one_out_plot(frame, res, *, effect_label=None, exp=False, title=None,
     right = [_Col("i2", "I\u00b2"), _Col("ci", f"{effect_label} [{level_text} CI]")]
     axis = _nice_axis([v for r in rows for v in (r.lo, r.hi)], exp,
                       [r.est for r in rows] + [full[0].lo, full[0].hi])
-    return _draw_table(rows, left, right, axis, favours=favours, effect_label=effect_label, title=title,
-                       reference=(full[0].est, full[0].lo, full[0].hi),
-                       label=f"Leave-one-out analysis of {res.k} studies; pooled {effect_label} with all "
-                             f"studies {full[0].cells['ci']}")
+    label = (f"Leave-one-out analysis of {res.k} studies; pooled {effect_label} with all "
+             f"studies {full[0].cells['ci']}")
+    return _pages(_paginate(rows, len(full), max_rows), left, right, axis, title, label, favours=favours,
+                  effect_label=effect_label, reference=(full[0].est, full[0].lo, full[0].hi),
+                  paginated=max_rows is not None)

@@ -10,6 +10,7 @@ from analysis.figures.style import (
     _MARGIN,
     _NOT_ASSESSED,
     INK,
+    MIN_FONT_SIZE,
     ROB_DOMAIN_TITLES,
     ROB_DOMAINS,
     ROB_JUDGEMENTS,
@@ -126,7 +127,7 @@ def rob_summary(rob, weights=None, *, title=None):
         ax.barh(y, values, left=left, height=0.62, color=colour, edgecolor=INK, lw=0.4)
         for yy, start, value in zip(y, left, values):
             if value >= 6:
-                ax.text(start + value / 2, yy, f"{value:.0f}%", ha="center", va="center", fontsize=7)
+                ax.text(start + value / 2, yy, f"{value:.0f}%", ha="center", va="center", fontsize=MIN_FONT_SIZE)
         handles.append(Patch(facecolor=colour, edgecolor=INK, lw=0.4,
                              label=f"{text} ({symbol})" if symbol else text))
         left += values
@@ -140,6 +141,6 @@ def rob_summary(rob, weights=None, *, title=None):
     ax.set_xlabel("Percentage of total meta-analysis weight" if weights is not None
                   else f"Percentage of studies (n = {n})")
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.3, -0.25), ncol=len(handles),
-              frameon=False, fontsize=7.5, handlelength=1.2, columnspacing=1.2)
+              frameon=False, fontsize=MIN_FONT_SIZE, handlelength=1.2, columnspacing=1.2)
     fig.text(0.02, 0.96, title or "Risk of bias (RoB 2)", ha="left", va="top", fontsize=10, weight="bold")
     return fig

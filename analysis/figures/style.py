@@ -9,12 +9,16 @@ palette.
 """
 from __future__ import annotations
 
+import base64
 import functools
+import html
+import io
 from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
@@ -26,6 +30,13 @@ FONT = "DejaVu Sans"
 
 
 FONT_SIZE = 8.0
+
+#: The smallest text of any figure, in points. Shown at its natural size (1 pt = 4/3 CSS px) a
+#: figure's text is then at least 10.7 CSS pixels; the book never shrinks a figure below it.
+MIN_FONT_SIZE = 8.0
+
+#: CSS pixels per inch: the natural width of an SVG figure in a browser is its width in inches x 96.
+CSS_PX_PER_INCH = 96.0
 
 
 STYLE = {
@@ -87,16 +98,16 @@ _NOT_ASSESSED = ("#D9D9D9", "", "Not assessed")
 ROW_HEIGHT = 0.21      # inches per table row of a forest plot: readable at any k
 
 
-_COL_GAP = 0.14        # inches between table columns
+_COL_GAP = 0.10        # inches between table columns
 
 
 _MARGIN = 0.15         # inches around the figure content
 
 
-_PANEL_WIDTH = 2.7     # inches of the forest panel
+_PANEL_WIDTH = 2.2     # inches of the forest panel
 
 
-_ROB_COL = 0.23        # inches per risk-of-bias column
+_ROB_COL = 0.20        # inches per risk-of-bias column
 
 
 _MAX_SQUARE = 0.8 * ROW_HEIGHT * 72   # points: the heaviest study fills 80% of a row
@@ -114,13 +125,36 @@ def _styled(func):
     return wrapper
 
 
+def natural_width_px(fig) -> int:
+    """Width in CSS pixels at which a browser shows the figure's SVG at its natural size."""
+    return round(fig.get_size_inches()[0] * CSS_PX_PER_INCH)
+
+
+class ReviewFigure(Figure):
+    """A figure of the review.
+
+    In a notebook it shows itself as an SVG image at its natural size with its description as
+    alternative text (``_repr_html_``), so that a Learn chapter's figures are as legible and as
+    described as a domain chapter's.
+    """
+
+    def _repr_html_(self) -> str:
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(STYLE):
+            self.savefig(buffer, format="svg", metadata=dict(_METADATA["svg"]), facecolor="white")
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        alt = html.escape(" ".join((self.get_label() or "Figure").split()), quote=True)
+        return (f'<img class="review-figure-image" alt="{alt}" width="{natural_width_px(self)}" '
+                f'src="data:image/svg+xml;base64,{data}">')
+
+
 def _new_figure(width: float, height: float, label: str) -> plt.Figure:
     """A white figure of the given size in inches; closed in pyplot so only the caller shows it.
 
     ``label`` is a one-sentence description of the figure, written by :func:`save` as the
     file's title/description (alternative text).
     """
-    fig = plt.figure(figsize=(width, height), facecolor="white")
+    fig = plt.figure(figsize=(width, height), facecolor="white", FigureClass=ReviewFigure)
     plt.close(fig)
     fig.set_label(label)
     return fig
@@ -318,7 +352,7 @@ def _rob_circles(ax, transform, xs, ys, judgements) -> None:
     for x, y, j in zip(xs, ys, judgements):
         if j:
             ax.text(x, y, ROB_JUDGEMENTS[j][1], transform=transform, ha="center", va="center",
-                    fontsize=7.5, weight="bold", color=INK, clip_on=False, zorder=4)
+                    fontsize=MIN_FONT_SIZE, weight="bold", color=INK, clip_on=False, zorder=4)
 
 
 def _rob_key(fig, x_in: float, y_in: float, overall: str = "O Overall") -> None:
@@ -333,11 +367,59 @@ def _rob_key(fig, x_in: float, y_in: float, overall: str = "O Overall") -> None:
     for colour, symbol, text in entries:
         key.scatter([x + 0.08], [y_in], s=90, c=[colour], edgecolors=INK, linewidths=0.5)
         if symbol:
-            key.text(x + 0.08, y_in, symbol, ha="center", va="center", fontsize=7.5, weight="bold")
-        key.text(x + 0.22, y_in, text, ha="left", va="center", fontsize=7.5)
-        x += 0.22 + _text_width(text, 7.5) + 0.25
+            key.text(x + 0.08, y_in, symbol, ha="center", va="center", fontsize=MIN_FONT_SIZE, weight="bold")
+        key.text(x + 0.22, y_in, text, ha="left", va="center", fontsize=MIN_FONT_SIZE)
+        x += 0.22 + _text_width(text, MIN_FONT_SIZE) + 0.25
     domains = [ROB_DOMAIN_TITLES[k] for k in ROB_DOMAINS[:5]]
     key.text(x_in, y_in - 0.22, "Risk of bias (RoB 2): " + "; ".join(domains[:3]) + ";",
-             ha="left", va="center", fontsize=7)
+             ha="left", va="center", fontsize=MIN_FONT_SIZE)
     key.text(x_in, y_in - 0.38, "; ".join(domains[3:]) + f"; {overall}.", ha="left", va="center",
-             fontsize=7)
+             fontsize=MIN_FONT_SIZE)
+
+
+#: Where a point's label may go, in points from the point (right, above, left, below, diagonals).
+_LABEL_OFFSETS = ((5, 3), (5, -10), (-5, 3), (-5, -10), (0, 7), (0, -13), (8, 10), (-8, 10), (8, -16),
+                  (-8, -16))
+
+
+def _place_labels(ax, xs, ys, texts, *, fontsize: float = MIN_FONT_SIZE, marker_pt: float = 6.0,
+                  avoid=()) -> list[int]:
+    """Label points without any two labels overlapping each other, a point or a box of ``avoid``.
+
+    Labels are placed in the order given (most important first), each at the first of
+    ``_LABEL_OFFSETS`` where its box (measured in the fixed font) stays inside the axes and clear
+    of the points and of the labels placed so far; a label with no free place is left out.
+    ``avoid``: boxes ``(x0, y0, x1, y1)`` in inches from the figure's lower-left corner (e.g. a
+    legend); a point whose text is empty is an obstacle only. The axes limits must be final.
+    Returns the indices of the labelled points.
+    """
+    fig = ax.figure
+    to_inches = ax.transData + fig.dpi_scale_trans.inverted()
+    frame = ax.get_window_extent().transformed(fig.dpi_scale_trans.inverted())
+    height = fontsize / 72 * 1.25
+    half = marker_pt / 72 / 2
+    centres = [tuple(to_inches.transform((x, y))) for x, y in zip(xs, ys)]
+    taken = [(cx - half, cy - half, cx + half, cy + half) for cx, cy in centres] + list(avoid)
+
+    def clear(box):
+        x0, y0, x1, y1 = box
+        if x0 < frame.x0 or x1 > frame.x1 or y0 < frame.y0 or y1 > frame.y1:
+            return False
+        return not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in taken)
+
+    placed = []
+    for i, ((cx, cy), text) in enumerate(zip(centres, texts)):
+        if not text:
+            continue                      # a point without a label is only an obstacle
+        width = _text_width(text, fontsize)
+        for dx, dy in _LABEL_OFFSETS:
+            x0 = cx + dx / 72 - (width if dx < 0 else (width / 2 if dx == 0 else 0.0))
+            y0 = cy + dy / 72
+            box = (x0, y0, x0 + width, y0 + height)
+            if clear(box):
+                taken.append(box)
+                ax.text(x0, y0, text, transform=fig.dpi_scale_trans, ha="left", va="bottom",
+                        fontsize=fontsize, color=INK, gid="point-label")
+                placed.append(i)
+                break
+    return placed

@@ -11,23 +11,22 @@ from pathlib import Path
 
 import yaml
 
-from analysis import figures
 from analysis.book import changelog, citation, feed
 from analysis.book.engine_reference import engine_reference_md
 from analysis.book.pages.awaiting import awaiting_md
 from analysis.book.pages.characteristics import characteristics_md
-from analysis.book.pages.common import EXTRA, FIGURES, GENERATED, save_figure
+from analysis.book.pages.common import EXTRA, FIGURES, GENERATED
 from analysis.book.pages.currency import at_a_glance_md, currency, currency_md, long_date, review_numbers
 from analysis.book.pages.data_page import citation_md, curation_md, downloads_md, schema_md
 from analysis.book.pages.earlier_reviews import earlier_reviews_md
-from analysis.book.pages.evidence import evidence_map_md, umbrella_estimates
+from analysis.book.pages.evidence import evidence_map_md
 from analysis.book.pages.front import PAGES as FRONT_PAGES
 from analysis.book.pages.front import FrontMatterError, front_matter
-from analysis.book.pages.home import ds_updated, home_md, main_findings
+from analysis.book.pages.home import ds_updated, home_md, main_findings, pdf_md
 from analysis.book.pages.implementation import implementation_md
 from analysis.book.pages.methods import conventions_md
 from analysis.book.pages.reproducibility import reproducibility_md
-from analysis.book.pages.studies import included_studies_md, prisma_counts
+from analysis.book.pages.studies import included_studies_md
 from analysis.book.pages.whats_new import whats_new_md
 from analysis.chapter.conclusions import parent_domains
 from analysis.dataset.files import write_if_changed
@@ -38,8 +37,12 @@ __all__ = ["toc", "write_pages", "FrontMatterError"]
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book.
 
-    The front matter, one chapter per domain of ``data/domains.yml``, then the Learn chapters
-    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``), and the appendix.
+    The front matter (not numbered), the chapters of the review and one chapter per domain of
+    ``data/domains.yml``, then the Learn chapters (``chapters/learn/*.ipynb``, executed into
+    ``chapters/generated/learn/``), the earlier reviews' questions, context and checks, and the appendix.
+
+    Chapters are numbered across the parts (the home page and the front matter are not), to depth 1:
+    figures and tables are numbered per chapter ("Figure 4.2"); section headings keep their plain titles.
     """
     spec = {
         "format": "jb-book",
@@ -49,19 +52,19 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
                 *({"file": f"chapters/generated/{name}"} for name in FRONT_PAGES),
                 {"file": "chapters/generated/how-to-cite"},
             ]},
-            {"caption": "The review", "chapters": [
+            {"caption": "The review", "numbered": 1, "chapters": [
                 {"file": "chapters/methods"},
                 {"file": "chapters/generated/included-studies"},
                 {"file": "chapters/generated/study-characteristics"},
                 {"file": "chapters/generated/awaiting"},
             ]},
-            {"caption": "Results by outcome", "chapters": [
+            {"caption": "Results by outcome", "numbered": 1, "chapters": [
                 {"file": f"chapters/domains/{d['id']}"} for d in domains]},
-            {"caption": "The earlier reviews' questions", "chapters": [
+            {"caption": "The earlier reviews' questions", "numbered": 1, "chapters": [
                 {"file": "chapters/generated/earlier-reviews"},
                 {"file": "chapters/generated/implementation"},
             ]},
-            {"caption": "Context and checks", "chapters": [
+            {"caption": "Context and checks", "numbered": 1, "chapters": [
                 {"file": "chapters/generated/evidence-map"},
                 {"file": "chapters/generated/reproducibility"},
                 {"file": "chapters/generated/whats-new"},
@@ -73,7 +76,8 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
         ],
     }
     if learn:
-        spec["parts"].insert(3, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
+        spec["parts"].insert(3, {"caption": "Learn: evidence synthesis with this review's data", "numbered": 1,
+                                 "chapters": [
             {"file": f"chapters/generated/learn/{name}"} for name in learn]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
@@ -81,12 +85,14 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
 
 def write_pages(ds, domain_results: dict, reproduction: list, root: Path, results_dir: Path,
                 data_dir: Path, learn: list[str] = (), earlier_reviews: list | None = None,
-                implementation: dict | None = None) -> dict:
+                implementation: dict | None = None, pdf: str | None = None) -> dict:
     """Write every generated page, figure, ``_toc.yml`` and ``changes.json``; returns the changes.
 
     ``earlier_reviews`` and ``implementation`` are the results of
     :func:`analysis.chapter.earlier_reviews` and :func:`analysis.chapter.findings.implementation_summary`
     (``earlier_reviews.json``, ``implementation.json``); their pages are written from them.
+    ``pdf``: file name of the review's PDF at the root of the published book (the home page links
+    it), or None when this build makes no PDF (the home page says so).
     """
     root = Path(root)
     gen = root / GENERATED
@@ -111,9 +117,10 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
         write_if_changed(gen / f"{name}.md", text)
     write_if_changed(gen / "how-to-cite.md", citation.how_to_cite_md(citation.read_citation(root), cur["last_update"],
                                                                      long_date))
+    write_if_changed(gen / "pdf.md", pdf_md(pdf))
     write_if_changed(gen / "conventions.md", conventions_md())
-    write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow))
-    write_if_changed(gen / "evidence-map.md", evidence_map_md(ds))
+    write_if_changed(gen / "included-studies.md", included_studies_md(ds, flow, fig_dir, gen))
+    write_if_changed(gen / "evidence-map.md", evidence_map_md(ds, fig_dir, gen))
     write_if_changed(gen / "reproducibility.md", reproducibility_md(reproduction))
     write_if_changed(gen / "schema.md", schema_md(package))
     write_if_changed(gen / "downloads.md", downloads_md(package, data_dir))
@@ -123,8 +130,7 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     write_if_changed(gen / "awaiting.md", awaiting_md(ds))
     write_if_changed(gen / "earlier-reviews.md", earlier_reviews_md(earlier_reviews or [], ds))
     if implementation is not None:
-        write_if_changed(gen / "implementation.md", implementation_md(implementation))
-        save_figure(figures.cfir_map(implementation["counts"]["by_domain"]), fig_dir / "cfir-map.png")
+        write_if_changed(gen / "implementation.md", implementation_md(implementation, fig_dir, gen))
     write_if_changed(gen / "engine-reference.md", engine_reference_md())
 
     new = changelog.snapshot(ds, domain_results)
@@ -136,13 +142,4 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     # published at the book's root by Sphinx (html_extra_path in _config.yml)
     write_if_changed(root / EXTRA / "feed.xml", feed.atom_feed(package.get("title", "Peer support for mental health"),
                                                               history, changes, ds_updated(ds)))
-
-    rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
-    rob_frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")
-    rob_frame = rob_frame.rename(columns={"label": "study"})[["study", "d1", "d2", "d3", "d4", "d5", "overall"]]
-    save_figure(figures.rob_traffic_light(rob_frame), fig_dir / "rob-traffic-light.png")
-    save_figure(figures.rob_summary(rob_frame), fig_dir / "rob-summary.png")
-    if flow:
-        save_figure(figures.prisma(prisma_counts(flow)), fig_dir / "prisma.png")
-    save_figure(figures.evidence_map(umbrella_estimates(ds)), fig_dir / "evidence-map.png")
     return changes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.book.pages.common import html_table
+from analysis.chapter import tables
 from analysis.chapter.labels import label_of
 from analysis.dataset.characteristics import N_BASIS_LABELS
 
@@ -47,12 +47,14 @@ def characteristics_md(ds) -> str:
         "that the trial is not among the trials of the classifying review (the reason is below). The subgroup "
         "analyses of every outcome use these values. See [Data](../data.md) for how each classification is "
         "imported.\n",
-        "```{raw} html\n" + html_table(summary) + "\n```\n",
+        tables.frame_table(summary, caption="Characteristics of each trial with outcome data, as classified by the "
+                           "earlier reviews", name="tbl-trial-characteristics", sortable=True).markdown,
         "## Every value and its source\n",
         "One row per trial, characteristic and source row of `study_characteristics.csv`: the value, the text as "
         "the source prints it and where it is (an extraction row, a line of the review, a row of the Metapsy "
-        "database, or the address of a report found by a search). Click a column header to sort.\n",
-        "```{raw} html\n" + html_table(detail) + "\n```\n",
+        "database, or the address of a report found by a search). Select a column heading to sort.\n",
+        tables.frame_table(detail, caption="Every value of the study characteristics and its source",
+                           name="tbl-characteristic-sources", sortable=True).markdown,
     ])
 
 

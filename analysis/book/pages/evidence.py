@@ -7,9 +7,13 @@ an inconsistency in the inconsistency table.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
+from analysis import figures
 from analysis.book.pages.common import md_table
+from analysis.chapter.page_figures import figure_block
 from analysis.chapter.published import direction_text, oriented_estimates
 from analysis.chapter.render import TIMEPOINT_TEXT, md_escape
 from analysis.figures.evidence import drawable
@@ -29,8 +33,9 @@ def _rating(value) -> str:
     return value.replace("-", " ") if isinstance(value, str) else "not rated"
 
 
-def evidence_map_md(ds) -> str:
-    """The evidence-map page: the figure, every result of the umbrella review oriented, the inconsistencies."""
+def evidence_map_md(ds, fig_dir: Path, page_dir: Path) -> str:
+    """The evidence-map page: the figure (written to ``fig_dir``, linked relative to ``page_dir``), every
+    result of the umbrella review oriented, the inconsistencies."""
     umb = umbrella_estimates(ds)
     drawn = drawable(umb)
     other_measure = umb[~umb.index.isin(drawn.index) & umb["oriented"].astype(bool)]
@@ -45,13 +50,15 @@ def evidence_map_md(ds) -> str:
         "support**, as everywhere in this review, and the printed value is kept in the table. How each direction is "
         "known (stated by the review, described with the result, read from the review's other results, or from the "
         "scale) is recorded with its evidence in the data (`published_estimates.csv`).\n",
-        "```{figure} figures/evidence-map.png\n:name: fig-evidence-map\n:alt: Pooled standardised mean differences "
-        "of earlier reviews, positive values favour peer support\n\n"
-        f"{len(drawn)} pooled standardised mean differences (95% CI) of earlier meta-analyses by outcome, oriented so "
-        "that positive values favour peer support. Colour and marker give the {term}`AMSTAR 2` rating of the review "
-        "(circle high, diamond moderate, triangle up low, triangle down critically low, square not rated); an arrow "
-        f"marks a CI beyond the axis. Not drawn: {len(other_measure)} results on other scales (mean differences, "
-        f"risk ratios) and {len(unclear)} whose direction the source does not state; all are in the table below.\n```\n",
+        figure_block(figures.evidence_map(umb), fig_dir / "evidence-map.svg", name="fig-evidence-map",
+                     page_dir=page_dir,
+                     caption=f"{len(drawn)} pooled standardised mean differences (95% CI) of earlier meta-analyses by "
+                             "outcome, oriented so that positive values favour peer support. Colour and marker give "
+                             "the AMSTAR 2 rating of the review (circle high, diamond moderate, triangle up low, "
+                             "triangle down critically low, square not rated); an arrow marks a CI beyond the axis. "
+                             f"Not drawn: {len(other_measure)} results on other scales (mean differences, risk "
+                             f"ratios) and {len(unclear)} whose direction the source does not state; all are in "
+                             "the table below.").markdown,
         "## All results tabulated by the umbrella review\n",
     ]
     rows = []
@@ -64,7 +71,8 @@ def evidence_map_md(ds) -> str:
                      md_escape(r["printed"]), md_escape(direction_text(r))])
     parts.append(md_table(["outcome", "review", "AMSTAR 2", "time point", "k", "measure",
                            "estimate (95% CI), positive favours peer support", "as printed", "printed direction"],
-                          rows)
+                          rows, caption="Pooled results tabulated by the umbrella review, oriented so that positive "
+                                        "values favour peer support", name="tbl-umbrella-results", sortable=True)
                  + "\n")
     parts.append("## Inconsistencies found in the published results\n")
     pub = ds.published
@@ -78,5 +86,7 @@ def evidence_map_md(ds) -> str:
                  md_escape(TIMEPOINT_TEXT.get(r.get("timepoint", ""), r.get("timepoint", ""))),
                  md_escape(r.get("inconsistency_note", "") if isinstance(r.get("inconsistency_note"), str) else "")]
                 for _, r in flagged.iterrows()]
-        parts.append(md_table(["review", "outcome", "time point", "what is inconsistent"], rows) + "\n")
+        parts.append(md_table(["review", "outcome", "time point", "what is inconsistent"], rows,
+                              caption="Inconsistencies in the published results of earlier reviews",
+                              name="tbl-inconsistencies") + "\n")
     return "\n".join(parts)

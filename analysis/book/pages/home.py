@@ -69,8 +69,10 @@ def home_md(ds, domain_results: dict) -> str:
             md_escape((res.get("grade") or {}).get("certainty_label", "")) or "not graded",
         ])
     updated = ds_updated(ds)
-    table = md_table(["outcome", "trials", "participants", "effect [95% CI]", "95% PI", "I²", "certainty"], rows)
-    sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains])
+    table = md_table(["outcome", "trials", "participants", "effect [95% CI]", "95% PI", "I²", "certainty"], rows,
+                     caption="Summary across outcomes: pooled results of the main analyses", name="tbl-summary")
+    sof = sof_table_md([domain_results[d["id"]]["summary_of_findings"] for d in ds.domains],
+                       name="tbl-summary-of-findings")
     return (f"## Summary of findings\n\nPeer support compared with care as usual, a waiting list or another "
             f"control condition, for people with mental health conditions. Each outcome links to its chapter "
             f"in the table below.\n\n{sof}\n\n"
@@ -82,6 +84,17 @@ def home_md(ds, domain_results: dict) -> str:
             "**How do we make peer support work in our service?** What helps and hinders its implementation, and "
             "how peer support workers, service users and staff experience it, is set out in "
             "[Making peer support work](generated/implementation.md).\n")
+
+
+def pdf_md(name: str | None) -> str:
+    """The home page's line about the PDF of the whole review (``name`` at the book's root)."""
+    if not name:
+        return ("*The PDF of the whole review is made by the published builds (`python -m analysis build --pdf`); "
+                "this build made none.*\n")
+    # the PDF is written next to the pages after Sphinx runs, so it is linked as a plain file;
+    # chapters/index.html is one level below the book's root
+    return (f'**On paper:** <a href="../{name}" download>the whole review as one PDF</a> (A4; forest plots on '
+            "landscape pages), built from the same data and analyses as these pages.\n")
 
 
 def ds_updated(ds) -> str:

@@ -6,6 +6,10 @@ that report it, their AMSTAR 2 rating and its source.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+from analysis import figures
+from analysis.chapter.page_figures import figure_block
 from analysis.chapter.findings import PERSPECTIVES
 from analysis.chapter.render import md_escape
 from analysis.figures.cfir import CFIR_DOMAINS
@@ -14,8 +18,9 @@ ROLE_TITLES = {"facilitator": "Facilitators", "barrier": "Barriers", "unclear": 
 VALENCE = {"benefit": "benefit", "challenge": "challenge", "not-stated": "benefit or challenge not stated"}
 
 
-def implementation_md(summary: dict) -> str:
-    """The page (Markdown) from the implementation summary."""
+def implementation_md(summary: dict, fig_dir: Path, page_dir: Path) -> str:
+    """The page (Markdown) from the implementation summary; its figure is written to ``fig_dir``
+    (linked relative to ``page_dir``)."""
     c = summary["counts"]
     amstar = ", ".join(f"{n} {md_escape(k.replace('-', ' '))}" for k, n in sorted(c["reviews_by_amstar"].items()))
     parts = [
@@ -33,9 +38,10 @@ def implementation_md(summary: dict) -> str:
         "confidence. The umbrella review assigns CFIR domains only (no constructs), and its Table 5 does not "
         "label each bullet as facilitator or barrier: where its narrative does not say, the label is the "
         "extraction's reading of the wording (marked *inferred*).\n",
-        "```{figure} figures/cfir-map.png\n:name: fig-cfir-map\n:alt: Implementation findings by CFIR domain\n\n"
-        "Implementation findings of the umbrella review by CFIR domain: facilitators, barriers and findings "
-        "whose direction is unclear.\n```\n",
+        figure_block(figures.cfir_map(c["by_domain"]), fig_dir / "cfir-map.svg", name="fig-cfir-map",
+                     page_dir=page_dir,
+                     caption="Implementation findings of the umbrella review by CFIR domain: facilitators, "
+                             "barriers and findings whose direction is unclear.").markdown,
         "## What influences implementation, by CFIR domain\n",
     ]
     for domain, title in CFIR_DOMAINS.items():

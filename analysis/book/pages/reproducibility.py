@@ -8,6 +8,7 @@ from analysis.stats.formatting import text as fmt
 
 
 def reproducibility_md(reproduction: list) -> str:
+    """The Reproducibility page: Smit et al. (2022) as published, reproduced and curated."""
     parts = [
         "# Reproducibility\n",
         "We re-analysed Smit et al. (2022) {cite:p}`smit2022` from the same open data, with their settings: "
@@ -26,7 +27,9 @@ def reproducibility_md(reproduction: list) -> str:
             "yes" if r["match"] else "**no**",
             f"{fmt(cu['estimate'])} [{fmt(cu['ci_low'])}, {fmt(cu['ci_high'])}], k = {int(cu['k'])}",
         ])
-    parts.append(md_table(["outcome", "published", "reproduced (as published)", "match", "curated data"], rows))
+    parts.append(md_table(["outcome", "published", "reproduced (as published)", "match", "curated data"], rows,
+                          caption="Smit et al. (2022) as published, as reproduced and on the curated data",
+                          name="tbl-reproduction"))
     parts.append("\n\n## Why the curated analysis differs\n\n"
                  "The curated view applies the recorded decisions of the curation log (see [Data](../data.md)) and "
                  "recomputes effects from the arm data with each instrument's direction. These rows have a different "
@@ -38,5 +41,7 @@ def reproducibility_md(reproduction: list) -> str:
         parts.append(f"\n**{md_escape(r['outcome'])}**\n")
         rows = [[md_escape(d["outcome_id"]), fmt(d["recorded_g"], 3), fmt(d["curated_g"], 3), md_escape(d["reason"])]
                 for d in r["differences"]]
-        parts.append(md_table(["outcome row", "g as published", "g curated", "why"], rows))
+        parts.append(md_table(["outcome row", "g as published", "g curated", "why"], rows,
+                              caption=f"Rows whose effect differs: {md_escape(r['outcome'])}",
+                              name=f"tbl-differences-{r['outcome']}"))
     return "\n".join(parts)

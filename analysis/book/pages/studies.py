@@ -1,16 +1,27 @@
 """Included studies: characteristics, risk of bias, study selection (PRISMA) and trials awaiting data."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from analysis.book.pages.common import html_table
+from analysis import figures
+from analysis.chapter import tables
 from analysis.chapter.labels import is_coded, label_of
+from analysis.chapter.page_figures import figure_block
 from analysis.chapter.render import md_escape
 from analysis.dataset import citation_keys
 
 
-def included_studies_md(ds, flow: dict | None) -> str:
-    """The included-studies page: characteristics, risk of bias, PRISMA flow, trials awaiting data."""
+def _rob_frame(ds) -> pd.DataFrame:
+    """The study-level RoB 2 judgements (rows without an outcome) by trial label."""
+    rob = ds.rob[ds.rob["outcome_id"].isna() | (ds.rob["outcome_id"] == "")] if "outcome_id" in ds.rob else ds.rob
+    frame = rob.merge(ds.studies[["study_id", "label"]], on="study_id")
+    return frame.rename(columns={"label": "study"})[["study", "d1", "d2", "d3", "d4", "d5", "overall"]]
+
+
+def included_studies_md(ds, flow: dict | None, fig_dir: Path, page_dir: Path) -> str:
+    """The Included studies page; its figures are written to ``fig_dir`` (links relative to ``page_dir``)."""
     st = ds.studies.copy()
     with_data = st[st["outcome_data"] == "extracted"]
     awaiting = st[st["outcome_data"] != "extracted"]
@@ -29,25 +40,34 @@ def included_studies_md(ds, flow: dict | None) -> str:
     cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, with_data["study_id"]))
     parts = [
         "# Included studies\n",
-        f"{len(with_data)} randomised trials contribute outcome data; {len(awaiting)} further trials included by "
-        "earlier reviews are awaiting data extraction. Click a column header to sort. n: participants, from the source "
-        "that ranks first (randomised, then as printed by a review, at baseline, analysed); setting: Høgh Egmose et al. "
-        "(2023); peer role: White et al. (2020). Every value with its source: "
+        f"{len(with_data)} randomised trials contribute outcome data ({{numref}}`tbl-included-studies`); "
+        f"{len(awaiting)} further trials included by earlier reviews are awaiting data extraction. Select a column "
+        "heading to sort the table by that column. n: participants, from the source that ranks first (randomised, "
+        "then as printed by a review, at baseline, analysed); setting: Høgh Egmose et al. (2023); peer role: White "
+        "et al. (2020). Every value with its source: "
         "[Study characteristics and their sources](study-characteristics.md).\n",
-        "```{raw} html\n" + html_table(table) + "\n```\n",
+        tables.frame_table(table, caption="Characteristics of the trials with outcome data",
+                           name="tbl-included-studies", sortable=True).markdown,
         f"Trials with outcome data: {cites}.\n",
         "## Risk of bias\n",
-        "```{figure} figures/rob-traffic-light.png\n:name: fig-rob-traffic-light\n:alt: Risk-of-bias judgements "
-        "per trial\n\nRisk of bias (RoB 2) per trial: D1 randomisation, D2 deviations from intended interventions, "
-        "D3 missing outcome data, D4 measurement of the outcome, D5 selection of the reported result.\n```\n",
-        "```{figure} figures/rob-summary.png\n:name: fig-rob-summary\n:alt: Risk-of-bias summary\n\nRisk-of-bias "
-        "summary: share of trials per judgement in each domain.\n```\n",
+        "{numref}`fig-rob-traffic-light` gives the judgements of every trial, {numref}`fig-rob-summary` their "
+        "shares per domain.\n",
+        figure_block(figures.rob_traffic_light(_rob_frame(ds)), fig_dir / "rob-traffic-light.svg",
+                     name="fig-rob-traffic-light", page_dir=page_dir,
+                     caption="Risk of bias (RoB 2) per trial: D1 randomisation, D2 deviations from intended "
+                             "interventions, D3 missing outcome data, D4 measurement of the outcome, D5 selection "
+                             "of the reported result.").markdown,
+        figure_block(figures.rob_summary(_rob_frame(ds)), fig_dir / "rob-summary.svg", name="fig-rob-summary",
+                     page_dir=page_dir,
+                     caption="Risk-of-bias summary: share of trials per judgement in each domain.").markdown,
     ]
     if flow:
         parts.append("## Study selection\n")
-        parts.append("```{figure} figures/prisma.png\n:name: fig-prisma\n:alt: PRISMA 2020 flow diagram\n\n"
-                     f"PRISMA 2020 flow diagram of the Metapsy search (last search "
-                     f"{md_escape(flow.get('last_search', 'not recorded'))}).\n```\n")
+        parts.append("{numref}`fig-prisma` shows how the trials were found and selected.\n")
+        parts.append(figure_block(figures.prisma(prisma_counts(flow)), fig_dir / "prisma.svg", name="fig-prisma",
+                                  page_dir=page_dir,
+                                  caption="PRISMA 2020 flow diagram of the Metapsy search (last search "
+                                          f"{md_escape(flow.get('last_search', 'not recorded'))}).").markdown)
     parts.append("## Trials awaiting data\n")
     if awaiting.empty:
         parts.append("None.\n")
@@ -58,7 +78,8 @@ def included_studies_md(ds, flow: dict | None) -> str:
             "included by": awaiting["study_id"].map(reviews).fillna(""),
             "format": awaiting["format"].map(lambda v: label_of(v, "format")),
         }).sort_values(["year", "trial"])
-        parts.append("```{raw} html\n" + html_table(aw) + "\n```\n")
+        parts.append(tables.frame_table(aw, caption="Trials awaiting data extraction", name="tbl-awaiting-data",
+                                        sortable=True).markdown)
         parts.append("What is known of each, why its data are missing and what was searched: "
                      "[Trials awaiting data](awaiting.md).\n")
         cites = ", ".join(f"{{cite:t}}`{key}`" for key in citation_keys(ds, awaiting["study_id"]))
