@@ -19,7 +19,7 @@ from scipy import special, stats
 
 from analysis.stats import bias, meta
 
-from datasets import PRINTED_4DP
+from datasets import PRINTED_4DP, fixture_input
 from datasets import hackshaw_log_or as hackshaw
 from datasets import magnesium_log_or as magnesium
 
@@ -102,9 +102,30 @@ def test_regression_test_with_variance_predictor():
     out = bias.regtest(fit(magnesium()), predictor="vi")
     assert out.predictor == "vi"
     with pytest.raises(ValueError, match="predictor must be one of"):
-        bias.regtest(fit(magnesium()), predictor="ni")
+        bias.regtest(fit(magnesium()), predictor="n")
     with pytest.raises(ValueError, match="at least 3 studies"):
         bias.regtest(meta.rma(y[:2], v[:2]))
+
+
+def test_regression_test_with_sample_size_predictors():
+    # predictor 1/n: the fit of y on 1/n_i by hand (REML tau2 of that model), and the same test
+    # whether the sizes are kept by the fit or given to regtest
+    y, v, labels = magnesium()
+    d = fixture_input("egger2001_magnesium")
+    n = np.array(d["total1"], float) + np.array(d["total2"], float)
+    with pytest.raises(ValueError, match="needs the sample sizes"):
+        bias.regtest(fit(magnesium()), predictor="ninv")
+    given = bias.regtest(fit(magnesium()), predictor="ninv", ni=n)
+    kept = bias.regtest(meta.rma(y, v, labels=labels, control=TIGHT, ni=n), predictor="ninv")
+    assert given.statistic == kept.statistic and given.limit_estimate == kept.limit_estimate
+    from analysis.stats import moderators
+    X = np.column_stack([np.ones(len(y)), 1 / n])
+    manual = moderators.mixed_effects(y, v, X, method="REML")
+    assert given.statistic == pytest.approx(manual.statistic[1], rel=1e-10)
+    # sqrt(n) and n have no limit estimate (their 0 is not a precise study)
+    assert bias.regtest(fit(magnesium()), predictor="sqrtni", ni=n).limit_estimate is None
+    with pytest.raises(ValueError, match="ni has 3 values"):
+        bias.regtest(fit(magnesium()), predictor="ni", ni=n[:3])
 
 
 def test_egger2001_magnesium_rank_correlation_test():
@@ -219,7 +240,7 @@ def test_trimfill_refits_with_the_settings_of_the_fit():
     out = bias.trimfill(fit(magnesium(), ci="hk", pi="t-1"))
     assert out.filled.ci_method == "hk" and out.filled.df == out.filled.k - 1
     with pytest.raises(ValueError, match="estimator must be"):
-        bias.trimfill(fit(magnesium()), estimator="Q0")
+        bias.trimfill(fit(magnesium()), estimator="Q1")
     with pytest.raises(ValueError, match="side must be"):
         bias.trimfill(fit(magnesium()), side="up")
 
@@ -227,7 +248,7 @@ def test_trimfill_refits_with_the_settings_of_the_fit():
 def test_hackshaw1998_fail_safe_n():
     # tests/reference/REFERENCE-VALUES.md R6: Rosenthal's fail-safe N = 393 for the 37 passive-smoking studies
     y, v, _ = hackshaw()
-    assert bias.failsafe(y, v) == 393
+    assert bias.failsafe(y, v).fsnum == 393
 
 
 def test_fail_safe_n_by_hand():
@@ -235,10 +256,26 @@ def test_fail_safe_n_by_hand():
     y, v, _ = magnesium()
     z = abs(np.sum(y / np.sqrt(v))) / math.sqrt(len(y))
     n = len(y) * (z / special.ndtri(0.95)) ** 2 - len(y)
-    assert bias.failsafe(y, v) == math.ceil(n)
-    assert bias.failsafe([0.01, -0.01], [1.0, 1.0]) == 0
-    with pytest.raises(ValueError, match="Rosenthal"):
-        bias.failsafe(y, v, type="Orwin")
+    out = bias.failsafe(y, v)
+    assert out.fsnum == math.ceil(n) and out.p == pytest.approx(special.ndtr(-z), rel=1e-12)
+    assert bias.failsafe([0.01, -0.01], [1.0, 1.0]).fsnum == 0
+    with pytest.raises(ValueError, match="type must be one of"):
+        bias.failsafe(y, v, type="Fisher")
+
+
+def test_orwin_and_rosenberg_by_hand():
+    # Orwin (1983): k (mean - target) / target, target = mean / 2 gives k; Rosenberg (2005):
+    # k ((sum w y / z_0.975)^2 - sum w) / sum w, rounded up
+    y, v = np.array([0.4, 0.2, 0.6, 0.3]), np.array([0.04, 0.02, 0.05, 0.03])
+    assert bias.failsafe(y, v, type="Orwin").fsnum == 4
+    assert bias.failsafe(y, v, type="Orwin", target=0.1).fsnum == math.ceil(4 * (np.mean(y) - 0.1) / 0.1)
+    assert bias.failsafe(y, v, type="Orwin", target=0.0).fsnum == math.inf
+    w = 1 / v
+    n = 4 * ((np.sum(w * y) / special.ndtri(0.975)) ** 2 - w.sum()) / w.sum()
+    out = bias.failsafe(y, v, type="Rosenberg")
+    assert out.fsnum == math.ceil(n) and out.mean == pytest.approx(np.sum(w * y) / w.sum())
+    json.dumps(out.to_dict(), allow_nan=False)
+    assert "Rosenberg" in out.summary() and "<table" in out._repr_html_()
 
 
 def test_result_views_are_json_ready():

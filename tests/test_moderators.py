@@ -173,6 +173,65 @@ def test_categorical_moderators_become_treatment_dummies():
     assert res2.tau2 == pytest.approx(res.tau2, rel=1e-10)
 
 
+def test_model_matrix_without_intercept_by_hand():
+    # R's model.matrix: without an intercept the first factor gets one dummy per level (the same
+    # column space as intercept + treatment dummies, so the same fit), later factors contrasts
+    alloc = ["random", "alternate", "random", "random", "alternate", "alternate", "random",
+             "random", "systematic", "systematic", "systematic", "systematic", "systematic"]
+    X, names, tested = moderators.design_matrix({"alloc": alloc}, 13, intercept=False)
+    assert names == ["alloc[alternate]", "alloc[random]", "alloc[systematic]"] and tested == [0, 1, 2]
+    np.testing.assert_array_equal(X.sum(axis=1), np.ones(13))
+    cell = moderators.metareg(YI, VI, {"alloc": alloc}, intercept=False)
+    contrasts = moderators.metareg(YI, VI, {"alloc": alloc})
+    assert cell.tau2 == pytest.approx(contrasts.tau2, rel=1e-10)
+    # each coefficient is that level's mean: the intercept plus its contrast
+    b = contrasts.coef["estimate"].to_numpy()
+    np.testing.assert_allclose(cell.coef["estimate"], [b[0], b[0] + b[1], b[0] + b[2]], rtol=1e-9)
+    X2, names2, _ = moderators.design_matrix({"x": ABLAT, "alloc": alloc, "half": GROUPS}, 13,
+                                             intercept=False)
+    assert names2 == ["x", "alloc[alternate]", "alloc[random]", "alloc[systematic]", "half[south]"]
+
+
+def test_r_collation_key_by_hand():
+    labels = ["Online", "online", "face-to-face", "Face to face", "10", "9", "_x"]
+    assert sorted(labels, key=moderators.r_collation_key) == [
+        "_x", "10", "9", "Face to face", "face-to-face", "online", "Online"]
+
+
+def test_predict_test_terms_and_errors():
+    alloc = ["random", "alternate", "random", "random", "alternate", "alternate", "random",
+             "random", "systematic", "systematic", "systematic", "systematic", "systematic"]
+    res = moderators.metareg(YI, VI, {"ablat": ABLAT, "alloc": alloc})
+    pred = res.predict({"ablat": [20.0, 50.0], "alloc": ["random", "alternate"]})
+    b = res.coef.set_index("term")["estimate"]
+    assert pred["pred"].tolist() == pytest.approx(
+        [b["intercept"] + 20 * b["ablat"] + b["alloc[random]"], b["intercept"] + 50 * b["ablat"]])
+    # the studies' own fitted values by default; the PI adds tau2 to the variance of the fit
+    fitted = res.predict()
+    assert fitted["pi_high"].iloc[0] - fitted["pred"].iloc[0] == pytest.approx(
+        special.ndtri(0.975) * math.sqrt(fitted["se"].iloc[0] ** 2 + res.tau2))
+    both = res.test_terms("alloc")
+    assert both.terms == ["alloc[random]", "alloc[systematic]"] and both.df == 2
+    assert res.test_terms([1]).qm == pytest.approx(res.coef["statistic"].iloc[1] ** 2, rel=1e-10)
+    with pytest.raises(ValueError, match="not one of its levels"):
+        res.predict({"ablat": [20.0], "alloc": ["none"]})
+    with pytest.raises(ValueError, match="needs a value for moderator 'alloc'"):
+        res.predict({"ablat": [20.0]})
+    with pytest.raises(ValueError, match="no term 'dose'"):
+        res.test_terms("dose")
+
+
+def test_approximate_permutation_test_is_seeded():
+    res = moderators.metareg(YI, VI, {"ablat": ABLAT})
+    a = moderators.permutation_test(res, iterations=60, seed=3)
+    b = moderators.permutation_test(res, iterations=60, seed=3)
+    assert not a.exact and a.permutations == 60 and a.p == b.p and a.qm_p == b.qm_p
+    # the observed data are the first permutation, so no p-value is below 1/iterations
+    assert min(a.p) >= 1 / 60 and a.qm_p >= 1 / 60
+    json.dumps(a.to_dict(), allow_nan=False)
+    assert "approximate (seed 3" in a.summary()
+
+
 def test_r2_against_intercept_only_model():
     # R2 = max(0, (tau2_0 - tau2) / tau2_0) * 100 with tau2_0 of rma() with the same estimator
     res = moderators.metareg(YI, VI, {"ablat": ABLAT}, method="DL")

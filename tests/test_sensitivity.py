@@ -42,8 +42,8 @@ def test_colditz1994_bcg_leave_one_out_trial_1():
     assert row.study == "trial 1"
     assert [row.estimate, row.ci_low, row.ci_high, row.tau2] == pytest.approx(
         [-0.7071, -1.0794, -0.3348, 0.3362], abs=PRINTED_4DP)
-    assert list(frame.columns) == ["study", "estimate", "se", "ci_low", "ci_high", "p", "tau2",
-                                   "i2_q", "q"]
+    assert list(frame.columns) == ["study", "estimate", "se", "statistic", "p", "ci_low", "ci_high",
+                                   "q", "q_df", "q_p", "tau2", "i2_q", "i2_tau2", "h2"]
 
 
 @pytest.mark.parametrize("ci", ["z", "hk"])

@@ -1,8 +1,8 @@
 """Command line: ``python -m analysis <command> [options]``.
 
-Each command is a module of this package that parses its arguments and calls the layer that does
-the work; this file only dispatches, so that ``python -m analysis pool`` does not import the book
-machinery.
+Each command is a module of this package (or a function of one, ``module:function``) that parses
+its arguments and calls the layer that does the work; this file only dispatches, so that
+``python -m analysis pool`` does not import the book machinery.
 """
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ import sys
 
 COMMANDS = {
     "pool": ("analysis.commands.pool", "pool a CSV of studies (meta-analysis of one outcome)"),
+    "subgroup": ("analysis.commands.verbs:subgroup", "subgroup analysis of a CSV of studies (--by COL)"),
+    "metareg": ("analysis.commands.verbs:metareg", "meta-regression of a CSV of studies (--mods FORMULA)"),
+    "leave1out": ("analysis.commands.verbs:leave1out", "leave-one-out analysis of a CSV of studies"),
+    "influence": ("analysis.commands.verbs:influence", "influence diagnostics of a CSV of studies"),
+    "cumul": ("analysis.commands.verbs:cumul", "cumulative meta-analysis of a CSV of studies (--order COL)"),
+    "regtest": ("analysis.commands.verbs:regtest", "regression test for funnel plot asymmetry"),
+    "ranktest": ("analysis.commands.verbs:ranktest", "rank correlation test for funnel plot asymmetry"),
+    "trimfill": ("analysis.commands.verbs:trimfill", "trim-and-fill"),
     "check": ("analysis.commands.check", "validate the dataset in data/ (errors exit non-zero)"),
     "add": ("analysis.commands.add", "merge one trial (a YAML file) into data/, validated first"),
     "import-metapsy": ("analysis.commands.import_metapsy", "convert a Metapsy-standard database into data/"),
@@ -39,5 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    return int(getattr(module, function or "main")(rest) or 0)

@@ -26,6 +26,12 @@ DEFAULT_TAU_SCALE = 0.5
 
 @dataclass(frozen=True)
 class BayesResult:
+    """Posterior summaries of ``bayes_meta``.
+
+    mu (median, interval, mean, sd, P(mu > 0), P(mu > mid)), the predictive distribution of a
+    new trial's effect, and tau.
+    """
+
     k: int
     tau_prior_scale: float
     median: float
@@ -92,7 +98,14 @@ def _mixture_quantile(p, means, sds, mass):
 
 def bayes_meta(yi, vi, *, tau_scale: float = DEFAULT_TAU_SCALE, mid: float = MID, level: float = 95,
                n_nodes: int = 400) -> BayesResult:
-    """Posterior summaries of the random-effects model (see the module docstring)."""
+    """Posterior summaries of the Bayesian random-effects model (Röver 2020, bayesmeta).
+
+    ``y_i ~ N(theta_i, v_i)``, ``theta_i ~ N(mu, tau^2)``, a flat prior on ``mu`` and a
+    half-normal prior on ``tau`` with scale ``tau_scale``; the posterior of ``mu`` given tau is
+    normal with mean ``sum w y / sum w`` and variance ``1 / sum w``, ``w = 1/(v + tau^2)``, and
+    every summary is a mixture over the marginal posterior of tau, integrated by Gauss-Legendre
+    quadrature on ``n_nodes`` nodes (see the module docstring).
+    """
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     if yi.size == 0 or yi.shape != vi.shape or np.any(vi <= 0) or not np.all(np.isfinite(yi)):

@@ -62,6 +62,13 @@ class EffectSizes:
     excluded : list of dict
         ``{"study": label, "reason": ...}`` for every study left out (e.g. double-zero
         studies for RR/OR).
+    ni : numpy.ndarray or None
+        Total sample size of each kept study (``n1 + n2`` or ``total1 + total2``; metafor's
+        ``ni`` attribute), None for precomputed effects. Used by the regression test's
+        sample-size predictors.
+    rows : numpy.ndarray or None
+        Positions in the input of the kept studies (None: every study was kept), so that
+        other columns of the input (clusters, moderators) can be aligned with ``yi``.
     """
 
     yi: np.ndarray
@@ -69,6 +76,8 @@ class EffectSizes:
     measure: str
     labels: list[str]
     excluded: list[dict] = field(default_factory=list)
+    ni: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
     def sei(self) -> np.ndarray:
         """Standard errors ``sqrt(vi)``."""
@@ -267,10 +276,12 @@ class _Checker:
 
 
 def _hedges_j(m: np.ndarray) -> np.ndarray:
-    r"""Exact small-sample correction :math:`J(m) = \Gamma(m/2)/(\sqrt{m/2}\,\Gamma((m-1)/2))`
-    (Hedges 1981, eq. 6e), on the log scale so that large ``m`` does not overflow; the terms are
-    summed in metafor's order, so that the UB variance, whose ``1 - (m-2)/(m J^2)`` cancels
-    almost to 0 for large ``m``, agrees with metafor to the last bits."""
+    r"""Exact small-sample correction :math:`J(m) = \Gamma(m/2)/(\sqrt{m/2}\,\Gamma((m-1)/2))`.
+
+    Hedges (1981), eq. 6e; computed on the log scale so that large ``m`` does not overflow; the
+    terms are summed in metafor's order, so that the UB variance, whose ``1 - (m-2)/(m J^2)``
+    cancels almost to 0 for large ``m``, agrees with metafor to the last bits.
+    """
     return np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
 
 
@@ -296,7 +307,7 @@ def _continuous(measure, cols, labels, check, vtype, higher_is_better) -> Effect
         yi = j * (m1 - m2) / sd_pooled
         vi = (1 / n1 + 1 / n2 + yi**2 / (2 * n) if vtype == "LS"
               else 1 / n1 + 1 / n2 + (1 - (m - 2) / (m * j**2)) * yi**2)
-    return EffectSizes(sign * yi, vi, measure, labels, [])
+    return EffectSizes(sign * yi, vi, measure, labels, [], ni=n)
 
 
 def _binary(measure, cols, labels, check, add, drop00) -> EffectSizes:
@@ -330,7 +341,8 @@ def _binary(measure, cols, labels, check, add, drop00) -> EffectSizes:
     check.rule({"events1": keep & ~(np.isfinite(yi) & (vi > 0))},
                f"{measure} not estimable (a zero cell with add = {add:g}, or no variance)")
     return EffectSizes(yi[keep], vi[keep], measure, [labels[i] for i in np.flatnonzero(keep)],
-                       excluded)
+                       excluded, ni=(cols["total1"] + cols["total2"])[keep],
+                       rows=None if keep.all() else np.flatnonzero(keep))
 
 
 def _precomputed(measure, cols, labels, check, level, log) -> EffectSizes:
@@ -387,7 +399,7 @@ def effective_n(n, m, icc):
     """Effective sample size of a cluster-randomised arm, ``n / design_effect(m, icc)``.
 
     Apply it to every count of the arm: sample size, or events and total alike (Cochrane
-    Handbook v6, section 23.1.4), and leave means and SDs unchanged.
+    Handbook v6, section 23.1.4; Donner & Klar 2000), and leave means and SDs unchanged.
     """
     return np.asarray(n, dtype=float) / design_effect(m, icc)
 
@@ -423,8 +435,10 @@ def combine_arms(n, mean, sd) -> tuple[float, float, float]:
 
 
 def combine_events(events, total) -> tuple[float, float]:
-    """Combine several arms of a binary outcome: events and totals are summed
-    (Cochrane Handbook v6, section 6.5.2.10)."""
+    """Combine several arms of a binary outcome: events and totals are summed.
+
+    Cochrane Handbook v6, section 6.5.2.10.
+    """
     events, total = np.asarray(events, dtype=float).ravel(), np.asarray(total, dtype=float).ravel()
     if events.size != total.size or events.size == 0:
         raise ValueError("combine_events needs events and total of equal, non-zero length")

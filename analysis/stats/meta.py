@@ -24,8 +24,8 @@ from scipy import special
 from analysis.stats.conventions import RATIO_MEASURES
 from analysis.stats.formatting import console, console_p, plain
 
-__all__ = ["Settings", "PRESETS", "MetaResult", "ConvergenceError", "rma", "rma_mh", "rma_peto",
-           "fit", "estimate_tau2", "tau2_qprofile_ci", "i2_higgins_thompson"]
+__all__ = ["Settings", "PRESETS", "MetaResult", "ConvergenceError", "UndefinedEstimateError", "rma",
+           "rma_mh", "rma_peto", "fit", "estimate_tau2", "tau2_qprofile_ci", "i2_higgins_thompson"]
 
 METHODS = ("FE", "DL", "REML", "ML", "PM", "SJ", "HE", "EB")
 CI_METHODS = ("z", "hk", "hk-adhoc")
@@ -70,6 +70,16 @@ PRESETS = {
 
 class ConvergenceError(RuntimeError):
     """An iterative tau2 estimator or root search did not converge."""
+
+
+class UndefinedEstimateError(ValueError):
+    """A pooled estimate that does not exist for these data.
+
+    For example a Mantel-Haenszel odds ratio when no table has an event in one of the arms.
+
+    The verbs that refit a model on subsets (leave-one-out, cumulative, subgroups) report such
+    a subset as undefined (NaN) and carry on, as metafor does; a direct fit raises this error.
+    """
 
 
 # --------------------------------------------------------------------------------------
@@ -122,6 +132,8 @@ class MetaResult:
     h2_ci_low: float | None = None
     h2_ci_high: float | None = None
     notes: list[str] = field(default_factory=list)
+    ni: np.ndarray | None = None
+    table_tests: dict | None = None
 
     # -- derived views ------------------------------------------------------------------
 
@@ -139,19 +151,25 @@ class MetaResult:
         """JSON-serialisable dict of the contract keys (plain Python numbers, NaN -> None).
 
         Ratio measures stay on the log scale and get an ``exp`` block with the
-        back-transformed estimate, CI and PI.
+        back-transformed estimate, CI and PI; a Mantel-Haenszel odds ratio adds its
+        ``table_tests`` (Cochran-Mantel-Haenszel, Breslow-Day, Tarone).
         """
         out = {key: plain(getattr(self, key)) for key in JSON_KEYS if key != "studies"}
         out["studies"] = self.studies
+        if self.table_tests is not None:
+            out["table_tests"] = {key: plain(value) for key, value in self.table_tests.items()}
         if self.is_ratio:
             out["exp"] = {key: plain(_exp(getattr(self, key)))
                           for key in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")}
         return out
 
-    def refit(self, mask_or_indices) -> "MetaResult":
+    def refit(self, mask_or_indices, *, undefined="raise") -> "MetaResult":
         """The same analysis (same function and settings) on a subset of the studies.
 
-        ``mask_or_indices`` is a boolean mask of length k or integer positions.
+        ``mask_or_indices`` is a boolean mask of length k or integer positions. For
+        Mantel-Haenszel and Peto fits, ``undefined="nan"`` returns a result with an undefined
+        (NaN) estimate where the subset has none, instead of raising
+        :class:`UndefinedEstimateError`.
         """
         idx = np.arange(self.k)[np.asarray(mask_or_indices)]
         if idx.size == 0:
@@ -159,13 +177,23 @@ class MetaResult:
         labels = [self.labels[i] for i in idx]
         opts = dict(self.settings)
         kind = opts.pop("function")
+        ni = None if self.ni is None else self.ni[idx]
         if kind == "rma":
-            return rma(self.yi[idx], self.vi[idx], labels=labels, **opts)
+            return rma(self.yi[idx], self.vi[idx], labels=labels, ni=ni, **opts)
         counts = {name: np.asarray(opts.pop(name))[idx]
                   for name in ("events1", "total1", "events2", "total2")}
         if kind == "rma_mh":
-            return rma_mh(**counts, labels=labels, **opts)
-        return rma_peto(**counts, labels=labels, **opts)
+            return rma_mh(**counts, labels=labels, undefined=undefined, **opts)
+        return rma_peto(**counts, labels=labels, undefined=undefined, **opts)
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Mask of the studies with a defined effect.
+
+        Mantel-Haenszel and Peto fits keep tables without one, e.g. double-zero tables, with
+        NaN ``yi`` (metafor's ``not.na.yivi``).
+        """
+        return np.isfinite(self.yi) & np.isfinite(self.vi)
 
     def to_frame(self):
         """Per-study pandas DataFrame: study, yi, vi, sei, ci_low, ci_high, weight (%)."""
@@ -326,8 +354,11 @@ def _tau2_he(y, v) -> float:
 
 
 def _tau2_sj(y, v) -> float:
-    """Sidik & Jonkman (2005) as metafor: tau0 = sum (y - ybar)^2 / k, one step
-    tau2 = tau0 * Q(tau0) / (k - 1) with Q the generalised Q at tau0."""
+    """Sidik & Jonkman (2005) estimator of tau2, as metafor.
+
+    tau0 = sum (y - ybar)^2 / k, one step tau2 = tau0 * Q(tau0) / (k - 1) with Q the
+    generalised Q at tau0.
+    """
     d = y - y.sum() / y.size
     tau0 = float(d @ d) / y.size
     if tau0 == 0.0:
@@ -387,12 +418,12 @@ def _tau2_iterative(method: str, y, v, control) -> float:
 
     The path is metafor's (so that, for a multimodal likelihood, the same local maximum is
     reached); once Fisher steps are small (1e-2 of the scale) Newton steps finish the
-    convergence quadratically. A step that would cross zero is halved until it does not
-    (metafor). Where Fisher scoring would oscillate, the steps are kept inside the bracket
-    (score > 0 below, < 0 above) by bisection, so the iteration always converges. When the
-    iterates run into tau2 = 0 (the score at 0 is negative) the limit 0 is returned. For
-    ML/REML the fit at tau2 = 0 is kept when its log-likelihood is larger (metafor's
-    ``ll0check``).
+    convergence quadratically (the steps of ``_score_step``). A step that would cross zero is
+    halved until it does not (metafor). Where Fisher scoring would oscillate, the steps are kept
+    inside the bracket (score > 0 below, < 0 above) by bisection, so the iteration always
+    converges. When the iterates run into tau2 = 0 (the score at 0 is negative) the limit 0 is
+    returned. For ML/REML the fit at tau2 = 0 is kept when its log-likelihood is larger
+    (metafor's ``ll0check``).
     """
     step = _score_step(method)
     tau2 = max(0.0, _tau2_he(y, v))
@@ -557,7 +588,7 @@ def _resolve(preset, **given) -> dict:
 
 
 def rma(yi, vi, *, method=None, ci=None, pi=None, level=None, labels=None, measure="GEN",
-        preset=None, tau2=None, control=None) -> MetaResult:
+        preset=None, tau2=None, control=None, ni=None) -> MetaResult:
     """Inverse-variance meta-analysis (fixed effect or random effects), as ``metafor::rma``.
 
     Parameters
@@ -585,6 +616,9 @@ def rma(yi, vi, *, method=None, ci=None, pi=None, level=None, labels=None, measu
         Fix tau2 at this value instead of estimating it.
     control : dict, optional
         ``threshold`` (relative convergence tolerance, default 1e-10) and ``maxiter``.
+    ni : array_like, optional
+        Sample size of each study (metafor's ``ni`` attribute of ``escalc``): kept with the
+        result for the regression test's sample-size predictors (``bias.regtest``).
 
     Returns
     -------
@@ -612,6 +646,10 @@ def rma(yi, vi, *, method=None, ci=None, pi=None, level=None, labels=None, measu
     if bad.size:
         raise ValueError(f"vi must be positive: vi[{bad[0]}] = {v[bad[0]]!r}")
     labels = _labels(labels, y.size)
+    if ni is not None:
+        ni = _as_vector(ni, "ni")
+        if ni.size != y.size:
+            raise ValueError(f"ni has {ni.size} values for {y.size} studies")
     settings = {"function": "rma", "method": method, "ci": ci, "pi": pi_method, "level": level,
                 "measure": measure, "tau2": tau2, "control": control}
     notes: list[str] = []
@@ -664,7 +702,7 @@ def rma(yi, vi, *, method=None, ci=None, pi=None, level=None, labels=None, measu
         weights=100.0 * w / sw, df=df, level=level, pi_method=None if k == 1 else pi_method,
         settings=settings, i2_tau2_ci_low=het.get("i2_tau2_ci_low"),
         i2_tau2_ci_high=het.get("i2_tau2_ci_high"), h2_ci_low=het.get("h2_ci_low"),
-        h2_ci_high=het.get("h2_ci_high"), notes=notes + het.get("notes", []))
+        h2_ci_high=het.get("h2_ci_high"), notes=notes + het.get("notes", []), ni=ni)
 
 
 def _wald(est: float, se: float, df: int | None, level: float):
@@ -787,7 +825,7 @@ def _double_zero(a, b, c, d) -> np.ndarray:
 
 
 def rma_mh(events1, total1, events2, total2, *, measure="OR", labels=None,
-           level=95) -> MetaResult:
+           level=95, correct=True, undefined="raise") -> MetaResult:
     """Mantel-Haenszel fixed-effect meta-analysis of 2x2 tables, as ``metafor::rma.mh``.
 
     With N = n1 + n2 per table (no continuity correction in the pooled estimate):
@@ -801,30 +839,54 @@ def rma_mh(events1, total1, events2, total2, *, measure="OR", labels=None,
     Q, I2 and H2 are from the inverse-variance individual estimates around the MH estimate,
     Q = sum (y_i - est)^2 / v_i, over tables with a defined estimate (metafor). Weights are
     metafor's MH weights: b c/N (OR), c n1/N (RR), n1 n2/N (RD).
+
+    For the OR, ``table_tests`` holds (metafor ``MH``, ``BD``, ``TA``):
+
+    - the Cochran-Mantel-Haenszel test of OR = 1 (Mantel & Haenszel 1959),
+      CMH = (|sum(a - n1 m1/N)| - c)^2 / sum(n1 n2 m1 m0 / (N^2 (N - 1))) ~ chi2(1), with
+      m1 = a + c, m0 = b + d and the continuity correction c = 1/2 (``correct``) or 0;
+    - the Breslow-Day test of homogeneous odds ratios (Breslow & Day 1980, eq. 4.30):
+      BD = sum (a - A)^2 / Var(A), A the expected count of cell a under the common MH odds ratio
+      (root of A (N - n1 - m1 + A) = OR (n1 - A)(m1 - A) within the table's margins) and
+      Var(A) = 1/(1/A + 1/(n1 - A) + 1/(m1 - A) + 1/(N - n1 - m1 + A)), over the ``bd_k``
+      tables with A > 0 and both outcomes present; chi2(bd_k - 1);
+    - Tarone's (1985) correction of it, TA = BD - (sum(a - A))^2 / sum Var(A).
+
+    ``undefined="nan"`` returns an estimate of NaN (with a note) when the pooled estimate does
+    not exist (OR: sum(a d/N) or sum(b c/N) is 0; RR: no events in one arm of every table),
+    as metafor does; the default raises :class:`UndefinedEstimateError`.
     """
     measure = _choose("measure", measure, MH_MEASURES)
+    undefined = _choose("undefined", undefined, ("raise", "nan"))
     level = float(level)
     a, b, c, d = _tables(events1, total1, events2, total2)
     labels = _labels(labels, a.size)
     n1, n2 = a + b, c + d
     n = n1 + n2
     notes: list[str] = []
+    tests = None
+    problem = None
     if measure == "OR":
         r, s = a * d / n, b * c / n
         big_r, big_s = r.sum(), s.sum()
         if big_r == 0 or big_s == 0:
-            raise ValueError("Mantel-Haenszel OR undefined: sum(a d/N) or sum(b c/N) is 0")
-        est = math.log(big_r / big_s)
-        pp, qq = (a + d) / n, (b + c) / n
-        var = 0.5 * ((pp * r).sum() / big_r ** 2 + (pp * s + qq * r).sum() / (big_r * big_s)
-                     + (qq * s).sum() / big_s ** 2)
+            problem = "Mantel-Haenszel OR undefined: sum(a d/N) or sum(b c/N) is 0"
+            est = var = math.nan
+        else:
+            est = math.log(big_r / big_s)
+            pp, qq = (a + d) / n, (b + c) / n
+            var = 0.5 * ((pp * r).sum() / big_r ** 2 + (pp * s + qq * r).sum() / (big_r * big_s)
+                         + (qq * s).sum() / big_s ** 2)
         w = s
+        tests = _mh_or_tests(a, b, c, d, est, correct)
     elif measure == "RR":
         big_r, big_s = (a * n2 / n).sum(), (c * n1 / n).sum()
         if a.sum() == 0 or c.sum() == 0:
-            raise ValueError("Mantel-Haenszel RR undefined: no events in one arm of every study")
-        est = math.log(big_r / big_s)
-        var = ((n1 / n) * (n2 / n) * (a + c) - (a / n) * c).sum() / (big_r * big_s)
+            problem = "Mantel-Haenszel RR undefined: no events in one arm of every study"
+            est = var = math.nan
+        else:
+            est = math.log(big_r / big_s)
+            var = ((n1 / n) * (n2 / n) * (a + c) - (a / n) * c).sum() / (big_r * big_s)
         w = c * n1 / n
     else:
         w = n1 * n2 / n
@@ -833,28 +895,74 @@ def rma_mh(events1, total1, events2, total2, *, measure="OR", labels=None,
         var = (est * (c * (n1 / n) ** 2 - a * (n2 / n) ** 2
                       + (n1 / n) * (n2 / n) * (n2 - n1) / 2).sum()
                + (a * (n2 - c) / n + c * (n1 - a) / n).sum() / 2) / sw ** 2
+    if problem is not None:
+        if undefined == "raise":
+            raise UndefinedEstimateError(problem)
+        notes.append(problem)
     yi, vi = _study_effects(measure, a, b, c, d)
     dropped = _double_zero(a, b, c, d)
     yi[dropped] = np.nan
     vi[dropped] = np.nan
     ok = np.isfinite(yi)
-    q = max(0.0, float((((yi[ok] - est) ** 2) / vi[ok]).sum()))
+    q = max(0.0, float((((yi[ok] - est) ** 2) / vi[ok]).sum())) if problem is None else math.nan
     if dropped.any():
         notes.append(f"{int(dropped.sum())} table(s) with no events (or only events) in both "
                      "arms: kept in the MH estimate, left out of Q")
-    settings = {"function": "rma_mh", "measure": measure, "level": level,
+    settings = {"function": "rma_mh", "measure": measure, "level": level, "correct": correct,
                 **_counts(a, b, c, d)}
     return _fixed_from_tables("MH", measure, est, math.sqrt(var), q, int(ok.sum()), yi, vi,
-                              w, labels, level, settings, notes)
+                              w, labels, level, settings, notes, ni=n, table_tests=tests)
 
 
-def rma_peto(events1, total1, events2, total2, *, labels=None, level=95) -> MetaResult:
+def _mh_or_tests(a, b, c, d, est, correct) -> dict:
+    """Cochran-Mantel-Haenszel, Breslow-Day and Tarone tests of ``rma_mh`` (see there)."""
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    xt, yt = a + c, b + d
+    out: dict[str, Any] = {"cmh": None, "cmh_p": None, "cmh_correct": bool(correct),
+                           "breslow_day": None, "breslow_day_p": None, "tarone": None,
+                           "tarone_p": None, "bd_k": 0}
+    if xt.sum() > 0 and yt.sum() > 0:
+        info = float(((n1 / n) * (n2 / n) * (xt * (yt / (n - 1)))).sum())
+        cmh = (abs(float((a - (n1 / n) * xt).sum())) - (0.5 if correct else 0.0)) ** 2 / info
+        out.update(cmh=cmh, cmh_p=float(special.chdtrc(1, cmh)))
+    if not math.isfinite(est):
+        return out
+    psi = math.exp(est)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if psi == 1.0:
+            expected = (n1 / n) * xt
+        else:
+            # the root of the quadratic that lies within the table's margins (metafor)
+            big_a = psi * (n1 + xt) + (n2 - xt)
+            big_b = np.sqrt(big_a ** 2 - 4 * n1 * xt * psi * (psi - 1))
+            expected = (big_a - big_b) / (2 * (psi - 1))
+        pos = (expected > 0) & (xt > 0) & (yt > 0)
+        e11 = expected[pos]
+        e12, e21 = n1[pos] - e11, xt[pos] - e11
+        e22 = e11 - n1[pos] - xt[pos] + n[pos]
+        var_a = 1.0 / (1 / e11 + 1 / e12 + 1 / e21 + 1 / e22)
+    k_pos = int(pos.sum())
+    dev = a[pos] - e11
+    bd = max(0.0, float((dev ** 2 / var_a).sum()))
+    tarone = max(0.0, bd - float(dev.sum()) ** 2 / float(var_a.sum())) if k_pos else 0.0
+    out.update(breslow_day=bd, tarone=tarone, bd_k=k_pos)
+    if k_pos > 1:
+        out.update(breslow_day_p=float(special.chdtrc(k_pos - 1, bd)),
+                   tarone_p=float(special.chdtrc(k_pos - 1, tarone)))
+    return out
+
+
+def rma_peto(events1, total1, events2, total2, *, labels=None, level=95,
+             undefined="raise") -> MetaResult:
     """Peto's one-step log odds ratio (Yusuf et al. 1985), as ``metafor::rma.peto``.
 
     est = sum(a - E) / sum V with E = (a+c) n1/N and V = (a+c)(b+d) n1 n2 / (N^2 (N-1));
     SE = 1/sqrt(sum V); Q = sum (a - E)^2/V - (sum(a - E))^2 / sum V over tables with V > 0.
-    Weights are V.
+    Weights are V. ``undefined="nan"`` returns a NaN estimate when sum V = 0 (the outcome never,
+    or always, occurred), as metafor does; the default raises :class:`UndefinedEstimateError`.
     """
+    undefined = _choose("undefined", undefined, ("raise", "nan"))
     level = float(level)
     a, b, c, d = _tables(events1, total1, events2, total2)
     labels = _labels(labels, a.size)
@@ -864,23 +972,28 @@ def rma_peto(events1, total1, events2, total2, *, labels=None, level=95) -> Meta
     e_i = xt * n1 / n
     v_i = xt * (b + d) * (n1 / n) * (n2 / n) / (n - 1)
     sum_v = v_i.sum()
+    notes = []
     if sum_v == 0:
-        raise ValueError("Peto OR undefined: the outcome never (or always) occurred in every study")
-    est = float((a - e_i).sum() / sum_v)
-    pos = v_i > 0
-    q = max(0.0, float(((a - e_i)[pos] ** 2 / v_i[pos]).sum() - (a - e_i).sum() ** 2 / sum_v))
+        problem = "Peto OR undefined: the outcome never (or always) occurred in every study"
+        if undefined == "raise":
+            raise UndefinedEstimateError(problem)
+        notes.append(problem)
+        est, se, q = math.nan, math.nan, math.nan
+    else:
+        est = float((a - e_i).sum() / sum_v)
+        se = 1.0 / math.sqrt(sum_v)
+        pos = v_i > 0
+        q = max(0.0, float(((a - e_i)[pos] ** 2 / v_i[pos]).sum() - (a - e_i).sum() ** 2 / sum_v))
     yi, vi = _study_effects("PETO", a, b, c, d)
     dropped = _double_zero(a, b, c, d)
     yi[dropped] = np.nan
     vi[dropped] = np.nan
-    notes = []
-    if not pos.all():
-        notes.append(f"{int((~pos).sum())} table(s) with zero variance (no events or only events): "
-                     "no information for Peto's method")
+    if not (v_i > 0).all():
+        notes.append(f"{int((v_i <= 0).sum())} table(s) with zero variance (no events or only "
+                     "events): no information for Peto's method")
     settings = {"function": "rma_peto", "level": level, **_counts(a, b, c, d)}
-    return _fixed_from_tables("PETO", "OR", est, 1.0 / math.sqrt(sum_v), q,
-                              int(np.isfinite(yi).sum()), yi, vi, v_i, labels, level, settings,
-                              notes)
+    return _fixed_from_tables("PETO", "OR", est, se, q, int(np.isfinite(yi).sum()), yi, vi, v_i,
+                              labels, level, settings, notes, ni=n)
 
 
 def _counts(a, b, c, d) -> dict:
@@ -889,11 +1002,16 @@ def _counts(a, b, c, d) -> dict:
 
 
 def _fixed_from_tables(method, measure, est, se, q, k_q, yi, vi, w, labels, level, settings,
-                       notes) -> MetaResult:
+                       notes, ni=None, table_tests=None) -> MetaResult:
     """Assemble a MetaResult for MH/Peto: z-based CI, PI = CI, Q-based I2 and H2 = Q/df."""
-    stat, p, ci_low, ci_high = _wald(est, se, None, level)
+    if math.isfinite(est):
+        stat, p, ci_low, ci_high = _wald(est, se, None, level)
+    else:
+        stat = p = ci_low = ci_high = None
     het: dict[str, Any] = {}
-    if k_q >= 2:
+    if not math.isfinite(est):
+        pass
+    elif k_q >= 2:
         het = {"q": q, "q_df": k_q - 1, "q_p": float(special.chdtrc(k_q - 1, q)),
                "h2": q / (k_q - 1)}
         if k_q >= 3:
@@ -911,7 +1029,8 @@ def _fixed_from_tables(method, measure, est, se, q, k_q, yi, vi, w, labels, leve
         i2_q_ci_high=het.get("i2_q_ci_high"), i2_tau2=None, h2=het.get("h2"), q=het.get("q"),
         q_df=het.get("q_df"), q_p=het.get("q_p"), pi_low=ci_low, pi_high=ci_high, yi=yi, vi=vi,
         labels=labels, w=w, weights=100.0 * w / sw if sw > 0 else np.full(w.size, np.nan),
-        df=None, level=level, pi_method=None, settings=settings, notes=notes)
+        df=None, level=level, pi_method=None, settings=settings, notes=notes, ni=ni,
+        table_tests=table_tests)
 
 
 # --------------------------------------------------------------------------------------
@@ -921,7 +1040,7 @@ def _fixed_from_tables(method, measure, est, se, q, k_q, yi, vi, w, labels, leve
 def fit(es, preset="metafor", **overrides) -> MetaResult:
     """Pool an ``EffectSizes`` (from ``analysis.stats.effects.escalc``) with a preset.
 
-    ``overrides`` are any of ``rma``'s keyword options (method, ci, pi, level, tau2, control).
+    The pooling is ``rma`` (Viechtbauer 2010, metafor's ``rma``); ``overrides`` are any of ``rma``'s keyword options (method, ci, pi, level, tau2, control).
     Studies that escalc excluded are listed in the result's notes. The preset's ``vtype``
     must already have been used when ``es`` was computed.
     """
@@ -930,7 +1049,8 @@ def fit(es, preset="metafor", **overrides) -> MetaResult:
     if unknown:
         raise TypeError(f"fit() got unexpected option(s) {sorted(unknown)}; "
                         f"allowed: {sorted(allowed)}")
-    res = rma(es.yi, es.vi, labels=es.labels, measure=es.measure, preset=preset, **overrides)
+    res = rma(es.yi, es.vi, labels=es.labels, measure=es.measure, preset=preset,
+              ni=getattr(es, "ni", None), **overrides)
     excluded = [f"excluded {item.get('study')}: {item.get('reason')}"
                 for item in getattr(es, "excluded", []) or []]
     return replace(res, notes=res.notes + excluded) if excluded else res

@@ -8,8 +8,10 @@ builds ``X`` from moderator columns and ``subgroup`` tests whether subgroup esti
 from __future__ import annotations
 
 import html
+import itertools
 import math
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -173,7 +175,8 @@ def mixed_effects(yi, vi, X, *, method="REML", ci="z", level=95, tau2=None) -> M
     (Knapp & Hartung 2003); ``"hk-adhoc"`` truncates ``s2`` at 1 (metafor ``test="adhoc"``).
     ``QE = y'P_0 y`` with weights ``1/v_i`` tests residual heterogeneity on ``k - p`` df.
     Residual ``I2 = tau2 / (tau2 + s2)`` with the typical variance ``s2 = (k - p) / tr(P_0)``
-    (Higgins & Thompson 2002, as metafor). ``tau2`` given = fixed value (not estimated).
+    (Higgins & Thompson 2002, as metafor). ``tau2`` given = fixed value (not estimated);
+    otherwise ``residual_tau2``.
     """
     y = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
@@ -237,8 +240,10 @@ def _critical_and_p(stat, df, level):
 
 
 def wald_test(fit: MixedEffectsFit, tested) -> tuple[float, int, float | None]:
-    """Omnibus test of ``beta[tested] = 0``: ``QM = b' V^-1 b`` ~ chi2(m), or ``QM/m`` ~
-    F(m, k - p) under Knapp-Hartung (metafor ``QM``, ``QMp``)."""
+    """Omnibus test of ``beta[tested] = 0`` (metafor ``QM``, ``QMp``).
+
+    ``QM = b' V^-1 b`` ~ chi2(m), or ``QM/m`` ~ F(m, k - p) under Knapp-Hartung.
+    """
     b = fit.beta[tested]
     qm = float(b @ np.linalg.solve(fit.vb[np.ix_(tested, tested)], b))
     m = len(tested)
@@ -252,24 +257,84 @@ def wald_test(fit: MixedEffectsFit, tested) -> tuple[float, int, float | None]:
 # meta-regression
 
 
+# R's collation in an English UTF-8 locale (glibc's iso14651_t1 table, the locale R usually runs
+# in on Linux): punctuation and spaces (in this order) before digits before letters.
+_PUNCTUATION = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$"
+# letters that glibc sorts as letter sequences (a secondary difference from the sequence)
+_EXPANSIONS = {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "þ": "th"}
+
+
+def r_collation_key(text) -> tuple:
+    """Sort key giving R's ``sort()``/``factor()`` order of strings in an English UTF-8 locale.
+
+    Three levels, as glibc's ISO 14651 table (ISO/IEC 14651:2016) that R uses through
+    ``strcoll``: first the base characters (punctuation and space < digits < letters, case
+    and accents ignored), then accents (unaccented first), then case (lower case first); a
+    full tie falls back to code points. R with ``LC_COLLATE=C`` sorts by code point instead;
+    the engine follows the English locale, R's default on most systems.
+    """
+    text = str(text)
+    primary, secondary, tertiary = [], [], []
+    for char in text:
+        decomposed = unicodedata.normalize("NFD", char)
+        base, marks = decomposed[0], decomposed[1:]
+        lower = base.lower()
+        expansion = _EXPANSIONS.get(lower)
+        for unit in expansion or lower:
+            if unit in _PUNCTUATION:
+                primary.append((0, _PUNCTUATION.index(unit)))
+            elif unit.isdigit():
+                primary.append((1, unicodedata.digit(unit, ord(unit))))
+            elif unit.isalpha():
+                primary.append((2, ord(unit)))
+            else:
+                primary.append((3, ord(unit)))
+        secondary.append(marks + ("\uffff" if expansion else ""))
+        tertiary.append(1 if base != lower else 0)
+    return primary, secondary, tertiary, text
+
+
+@dataclass(frozen=True)
+class _Coding:
+    """How one moderator column enters the design matrix (to code new values alike)."""
+
+    name: str
+    levels: tuple | None      # None for a numeric column
+    dropped_first: bool       # treatment contrasts (reference = levels[0]) or one dummy per level
+
+
 def design_matrix(mods, k: int, *, intercept=True) -> tuple[np.ndarray, list[str], list[int]]:
-    """Design matrix from moderator columns.
+    """Design matrix from moderator columns, coded as R's ``model.matrix``.
 
     Numeric (and boolean) columns enter as they are; object, string and categorical columns
-    become treatment dummies with the first level as reference (the categories' order for a
-    pandas ``Categorical``, sorted values otherwise, as R's ``factor``). Returns ``X``, the
-    term names and the indices of the moderator terms (all but the intercept).
+    become dummies. The levels are the categories' order for a pandas ``Categorical``, else
+    the sorted values as R's ``factor`` sorts them (:func:`r_collation_key`). With an
+    intercept every categorical column gets treatment contrasts (first level = reference);
+    without one, the first categorical column gets one dummy per level and later ones
+    treatment contrasts (R: ``~ factor(x) - 1``). Returns ``X``, the term names and the
+    indices of the moderator terms (all but the intercept).
     """
+    X, names, tested, _ = _design(mods, k, intercept)
+    return X, names, tested
+
+
+def _columns(mods) -> dict:
+    if mods is None:
+        return {}
     if isinstance(mods, pd.DataFrame):
-        columns = {str(c): mods[c] for c in mods.columns}
-    elif isinstance(mods, dict):
-        columns = {str(c): v for c, v in mods.items()}
-    else:
-        arr = np.asarray(mods)
-        arr = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
-        columns = {f"x{j + 1}" if arr.shape[1] > 1 else "x": arr[:, j] for j in range(arr.shape[1])}
+        return {str(c): mods[c] for c in mods.columns}
+    if isinstance(mods, dict):
+        return {str(c): v for c, v in mods.items()}
+    arr = np.asarray(mods)
+    arr = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
+    return {f"x{j + 1}" if arr.shape[1] > 1 else "x": arr[:, j] for j in range(arr.shape[1])}
+
+
+def _design(mods, k: int, intercept: bool):
     names, cols = (["intercept"], [np.ones(k)]) if intercept else ([], [])
-    for name, values in columns.items():
+    codings = []
+    full_coding_left = not intercept
+    for name, values in _columns(mods).items():
         series = pd.Series(values).reset_index(drop=True)
         if len(series) != k:
             raise ValueError(f"moderator {name!r} has {len(series)} values for k = {k} studies")
@@ -282,16 +347,73 @@ def design_matrix(mods, k: int, *, intercept=True) -> tuple[np.ndarray, list[str
         elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             names.append(name)
             cols.append(series.to_numpy(dtype=float))
+            codings.append(_Coding(name, None, False))
             continue
         else:
-            levels = sorted(series.unique(), key=str)
-        for level in levels[1:]:
+            levels = sorted(series.unique(), key=r_collation_key)
+        drop_first = not full_coding_left
+        full_coding_left = False
+        codings.append(_Coding(name, tuple(levels), drop_first))
+        for level in levels[1:] if drop_first else levels:
             names.append(f"{name}[{level}]")
             cols.append((series == level).to_numpy(dtype=float))
     if not cols:
         raise ValueError("the model has no terms (no intercept and no moderators)")
     tested = list(range(1, len(names))) if intercept else list(range(len(names)))
-    return np.column_stack(cols), names, tested
+    return np.column_stack(cols), names, tested, codings
+
+
+def _code_new(codings, intercept: bool, newmods) -> np.ndarray:
+    """Rows of the design matrix for new moderator values, coded as the fitted model's."""
+    columns = _columns(newmods)
+    unknown = set(columns) - {c.name for c in codings}
+    if unknown:
+        raise ValueError(f"newmods has moderator(s) {sorted(unknown)} that the model does not have")
+    lengths = {len(np.atleast_1d(np.asarray(v, dtype=object))) for v in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError("newmods columns have different lengths")
+    m = lengths.pop() if lengths else 1
+    cols = [np.ones(m)] if intercept else []
+    for coding in codings:
+        if coding.name not in columns:
+            raise ValueError(f"newmods needs a value for moderator {coding.name!r}")
+        values = list(np.atleast_1d(np.asarray(columns[coding.name], dtype=object)))
+        if coding.levels is None:
+            cols.append(np.asarray(values, dtype=float))
+            continue
+        bad = [v for v in values if v not in coding.levels]
+        if bad:
+            raise ValueError(f"moderator {coding.name!r}: {bad[0]!r} is not one of its levels "
+                             f"{list(coding.levels)}")
+        for level in coding.levels[1:] if coding.dropped_first else coding.levels:
+            cols.append(np.array([v == level for v in values], dtype=float))
+    return np.column_stack(cols)
+
+
+@dataclass(frozen=True)
+class WaldTest:
+    """Wald-type test of a set of coefficients (metafor ``anova(res, btt=...)``).
+
+    ``qm`` is chi2 with ``df`` df, or F with (``df``, ``df2``) df under Knapp-Hartung.
+    """
+
+    terms: list
+    qm: float
+    df: int
+    df2: int | None
+    p: float | None
+
+    def to_dict(self) -> dict:
+        return {"terms": list(self.terms), "qm": plain(self.qm), "df": self.df,
+                "df2": self.df2, "p": plain(self.p)}
+
+    def summary(self) -> str:
+        stat = (f"QM(df = {self.df})" if self.df2 is None else f"F(df1 = {self.df}, df2 = {self.df2})")
+        return (f"Test of moderators (coefficients {', '.join(map(str, self.terms))}):\n"
+                f"{stat} = {console(self.qm)}, p = {console_p(self.p)}")
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(self.summary())}</p>"
 
 
 @dataclass(frozen=True)
@@ -301,7 +423,10 @@ class MetaRegResult:
     ``coef`` has one row per term (term, estimate, se, statistic, p, ci_low, ci_high);
     ``qm`` tests all moderators (chi2 with ``qm_df`` df, or F with ``qm_df``, ``qm_df2`` df
     under Knapp-Hartung); ``qe`` tests residual heterogeneity; ``r2`` is the proportion of
-    tau2 explained in percent.
+    tau2 explained in percent; ``tau2_ci_low``/``tau2_ci_high`` the Q-profile CI of the residual
+    tau2 with the I2 and H2 bounds it implies. ``loglik``, ``deviance``, ``aic``, ``bic``,
+    ``aicc`` are metafor's fit statistics for the estimator (REML ones for REML, ML ones
+    otherwise); ``parms`` counts the estimated parameters.
     """
 
     coef: pd.DataFrame
@@ -322,15 +447,46 @@ class MetaRegResult:
     level: float
     vcov: np.ndarray = field(repr=False)
     labels: list = field(default_factory=list, repr=False)
+    tau2_ci_low: float | None = None
+    tau2_ci_high: float | None = None
+    i2_ci_low: float | None = None
+    i2_ci_high: float | None = None
+    h2_ci_low: float | None = None
+    h2_ci_high: float | None = None
+    loglik: float | None = None
+    deviance: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    aicc: float | None = None
+    parms: int = 0
+    tau2_fixed: bool = False
+    yi: np.ndarray = field(default=None, repr=False)
+    vi: np.ndarray = field(default=None, repr=False)
+    X: np.ndarray = field(default=None, repr=False)
+    tested: list = field(default_factory=list, repr=False)
+    intercept: bool = True
+    codings: list = field(default_factory=list, repr=False)
+    fit_stats: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def terms(self) -> list[str]:
+        return list(self.coef["term"])
 
     def to_dict(self) -> dict:
         return {
             "k": self.k, "method": self.method, "ci_method": self.ci_method,
             "level": plain(self.level), "tau2": plain(self.tau2),
-            "i2": plain(self.i2), "h2": plain(self.h2), "r2": plain(self.r2),
+            "tau2_ci_low": plain(self.tau2_ci_low), "tau2_ci_high": plain(self.tau2_ci_high),
+            "i2": plain(self.i2), "i2_ci_low": plain(self.i2_ci_low),
+            "i2_ci_high": plain(self.i2_ci_high), "h2": plain(self.h2),
+            "h2_ci_low": plain(self.h2_ci_low), "h2_ci_high": plain(self.h2_ci_high),
+            "r2": plain(self.r2),
             "qm": plain(self.qm), "qm_df": self.qm_df, "qm_df2": self.qm_df2,
             "qm_p": plain(self.qm_p), "qe": plain(self.qe), "qe_df": self.qe_df,
-            "qe_p": plain(self.qe_p), "coefficients": frame_records(self.coef),
+            "qe_p": plain(self.qe_p), "loglik": plain(self.loglik),
+            "deviance": plain(self.deviance), "aic": plain(self.aic), "bic": plain(self.bic),
+            "aicc": plain(self.aicc), "parms": self.parms,
+            "coefficients": frame_records(self.coef),
         }
 
     def _test_text(self) -> str:
@@ -342,10 +498,13 @@ class MetaRegResult:
         stat = "z" if self.qm_df2 is None else "t"
         lines = [f"Mixed-effects meta-regression (k = {self.k}; tau2 estimator: {self.method}; "
                  f"tests: {self.ci_method})",
-                 f"residual tau2 = {console(self.tau2)}, I2 = {console(self.i2, 1)}%, "
+                 f"residual tau2 = {console(self.tau2)} [{console(self.tau2_ci_low)}, "
+                 f"{console(self.tau2_ci_high)}] (Q-profile CI), I2 = {console(self.i2, 1)}%, "
                  f"R2 = {console(self.r2, 1)}%",
                  f"residual heterogeneity QE({self.qe_df}) = {console(self.qe)}, p = {console_p(self.qe_p)}",
-                 f"moderators: {self._test_text()}", "",
+                 f"moderators: {self._test_text()}",
+                 f"logLik = {console(self.loglik)}, AIC = {console(self.aic)}, BIC = {console(self.bic)}",
+                 "",
                  f"{'term':<24}{'estimate':>10}{'se':>10}{stat:>10}{'p':>10}{'ci_low':>10}{'ci_high':>10}"]
         for row in self.coef.itertuples(index=False):
             lines.append(f"{row.term:<24}{console(row.estimate):>10}{console(row.se):>10}"
@@ -360,45 +519,191 @@ class MetaRegResult:
                 f"p = {console_p(self.qe_p)}</p>")
         return head + self.coef.to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
+    # -- further inference on the fitted model ------------------------------------------------
 
-def metareg(yi, vi, mods, *, method="REML", ci="z", level=95, labels=None,
-            intercept=True) -> MetaRegResult:
+    def _fit(self) -> MixedEffectsFit:
+        return mixed_effects(self.yi, self.vi, self.X, method=self.method, ci=self.ci_method,
+                             level=self.level, tau2=self.tau2)
+
+    def test_terms(self, btt) -> WaldTest:
+        """Wald test that the coefficients ``btt`` are all 0 (metafor ``anova(res, btt=)``).
+
+        ``btt``: positions (0-based), term names, or a moderator name, which selects all its
+        dummies (``"alloc"`` selects ``alloc[random]``, ``alloc[systematic]``). The test is as
+        the model's ``QM``: ``b' V^-1 b`` ~ chi2(m), or divided by m ~ F(m, k - p) under
+        Knapp-Hartung.
+        """
+        tested = _term_positions(self.terms, btt)
+        qm, df, p = wald_test(self._fit(), tested)
+        return WaldTest(terms=[self.terms[i] for i in tested], qm=qm, df=df,
+                        df2=None if self.qm_df2 is None else self.qm_df2, p=p)
+
+    def predict(self, newmods=None) -> pd.DataFrame:
+        """Predicted effects for moderator values (metafor ``predict(res, newmods=)``).
+
+        ``newmods``: a dict or DataFrame of moderator values (coded as in the fit; categorical
+        values are level names), or an array of design rows without the intercept column, as
+        metafor's ``newmods``; None predicts for the studies. ``pred = x'b``,
+        ``se = sqrt(x' V x)``, the CI with the model's critical value (z, or t(k - p) under
+        Knapp-Hartung) and the prediction interval ``pred +/- crit sqrt(se^2 + tau2)``.
+        Returns a frame with pred, se, ci_low, ci_high, pi_low, pi_high.
+        """
+        n_mods = self.X.shape[1] - int(self.intercept)
+        if newmods is None:
+            rows = self.X
+        elif isinstance(newmods, (dict, pd.DataFrame)):
+            rows = _code_new(self.codings, self.intercept, newmods)
+        else:
+            arr = np.asarray(newmods, dtype=float)
+            if arr.ndim == 0:
+                arr = arr.reshape(1, 1)
+            elif arr.ndim == 1:
+                # as metafor: a vector is several values of a single moderator, else one row
+                arr = arr.reshape(-1, 1) if n_mods == 1 else arr.reshape(1, -1)
+            rows = np.column_stack([np.ones(len(arr)), arr]) if self.intercept else arr
+        if rows.shape[1] != self.X.shape[1]:
+            raise ValueError(f"newmods gives {rows.shape[1] - self.intercept} moderator column(s); "
+                             f"the model has {self.X.shape[1] - self.intercept}")
+        beta = self.coef["estimate"].to_numpy()
+        pred = rows @ beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", rows, self.vcov, rows))
+        crit = _critical_and_p(np.zeros(1), self.qm_df2, self.level)[0]
+        half_pi = crit * np.sqrt(se ** 2 + self.tau2)
+        return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
+                             "ci_high": pred + crit * se, "pi_low": pred - half_pi,
+                             "pi_high": pred + half_pi})
+
+
+def _term_positions(terms: list[str], btt) -> list[int]:
+    items = [btt] if isinstance(btt, (str, int, np.integer)) else list(btt)
+    positions = []
+    for item in items:
+        if isinstance(item, (int, np.integer)):
+            if not 0 <= int(item) < len(terms):
+                raise ValueError(f"btt: there is no coefficient {item} (the model has {len(terms)})")
+            positions.append(int(item))
+            continue
+        matched = [i for i, t in enumerate(terms) if t == item or t.startswith(f"{item}[")]
+        if not matched:
+            raise ValueError(f"btt: no term {item!r} (terms: {', '.join(terms)})")
+        positions += matched
+    return sorted(set(positions))
+
+
+def _fit_statistics(y, vi, X, tau2, parms) -> dict:
+    """Fit statistics of a mixed-effects model by likelihood (``"ML"``, ``"REML"``), as metafor.
+
+    metafor ``rma.uni`` and ``fitstats``:
+
+    ll_ML = -k/2 log(2 pi) - 1/2 sum log(v_i + tau2) - RSS/2 and
+    ll_REML = -(k-p)/2 log(2 pi) + 1/2 log|X'X| - 1/2 sum log(v_i + tau2) - 1/2 log|X'WX| - RSS/2
+    (Viechtbauer 2005; Harville 1977), RSS = sum w (y - Xb)^2 with w = 1/(v + tau2); deviance
+    -2 (ll_ML - ll_saturated) (ML) or -2 ll_REML; AIC = -2 ll + 2 parms,
+    BIC = -2 ll + parms log(n), AICc = -2 ll + 2 parms max(n, parms+2)/(max(n, parms+2) - parms - 1)
+    with n = k (ML) or k - p (REML).
+    """
+    k, p = X.shape
+    w = 1.0 / (vi + tau2)
+    XtWX = X.T @ (X * w[:, None])
+    beta = np.linalg.solve(XtWX, X.T @ (w * y))
+    rss = float(np.sum(w * (y - X @ beta) ** 2))
+    logdet_v = float(np.sum(np.log(vi + tau2)))
+    ll_ml = -0.5 * k * math.log(2 * math.pi) - 0.5 * logdet_v - 0.5 * rss
+    ll_reml = (-0.5 * (k - p) * math.log(2 * math.pi) + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+               - 0.5 * logdet_v - 0.5 * np.linalg.slogdet(XtWX)[1] - 0.5 * rss)
+    saturated = -0.5 * float(np.sum(np.log(2 * math.pi * vi)))
+    out = {}
+    for name, ll, dev, n in (("ML", ll_ml, -2.0 * (ll_ml - saturated) if k > p else 0.0, k),
+                             ("REML", ll_reml, -2.0 * ll_reml, k - p)):
+        big = max(n, parms + 2)
+        out[name] = {"loglik": float(ll), "deviance": float(dev),
+                     "aic": float(-2 * ll + 2 * parms),
+                     "bic": float(-2 * ll + parms * math.log(n)) if n > 0 else math.nan,
+                     "aicc": float(-2 * ll + 2 * parms * big / (big - parms - 1))}
+    return out
+
+
+def tau2_ci_mods(yi, vi, X, level=95.0) -> tuple[float, float]:
+    """Q-profile CI of the residual tau2 of a meta-regression (Viechtbauer 2007).
+
+    As metafor ``confint(rma(..., mods))``: the bounds solve ``y'P(tau2) y = chi2_{k-p}`` at the
+    upper and lower ``alpha/2`` points (a bound is 0 when ``Q(0)`` already lies below its
+    quantile).
+    """
+    y = np.asarray(yi, dtype=float)
+    v = np.asarray(vi, dtype=float)
+    k, p = X.shape
+    alpha = 1.0 - level / 100.0
+    bounds = []
+    for crit in (special.chdtri(k - p, alpha / 2.0), special.chdtri(k - p, 1.0 - alpha / 2.0)):
+        if _remaining_q(y, v, X, 0.0) <= crit:
+            bounds.append(0.0)
+            continue
+        upper = max(1.0, 10.0 * float(np.var(y)))
+        while _remaining_q(y, v, X, upper) > crit:
+            upper *= 10.0
+        bounds.append(optimize.brentq(lambda t: _remaining_q(y, v, X, t) - crit, 0.0, upper,
+                                      xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=_MAXITER))
+    return bounds[0], bounds[1]
+
+
+def metareg(yi, vi, mods=None, *, method="REML", ci="z", level=95, labels=None,
+            intercept=True, tau2=None) -> MetaRegResult:
     """Mixed-effects meta-regression of ``yi`` on moderators.
 
     Parameters
     ----------
     yi, vi : array_like
         Effects and sampling variances.
-    mods : DataFrame, dict of columns or array
-        Moderators; categorical columns become dummies (first level = reference).
+    mods : DataFrame, dict of columns or array, optional
+        Moderators; categorical columns become dummies (coded as R's ``model.matrix``, see
+        :func:`design_matrix`). None fits the intercept-only model (e.g. the reduced model of
+        :func:`likelihood_ratio_test`).
     method : str
         Residual tau2 estimator (``FE``, ``DL``, ``REML``, ``ML``, ``PM``, ``SJ``, ``HE``, ``EB``).
     ci : {"z", "hk", "hk-adhoc"}
         Wald z tests or Knapp-Hartung t tests (F for the omnibus test).
+    tau2 : float, optional
+        Fix the residual tau2 instead of estimating it.
 
     Notes
     -----
     Estimation as ``mixed_effects``. ``R2 = max(0, (tau2_0 - tau2) / tau2_0) * 100`` with
     ``tau2_0`` from the intercept-only model with the same estimator (Raudenbush 2009,
     eq. 16.36; metafor), 0 when ``tau2_0 = 0``; for ``FE`` the adjusted R2 of the weighted
-    regression; None without an intercept.
+    regression; None without an intercept. The residual tau2 has a Q-profile CI
+    (:func:`tau2_ci_mods`); fit statistics as :func:`_fit_statistics`.
     """
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     k = len(y)
     if len(v) != k:
         raise ValueError(f"yi has {k} values but vi has {len(v)}")
-    X, names, tested = design_matrix(mods, k, intercept=intercept)
-    fit = mixed_effects(y, v, X, method=method, ci=ci, level=level)
+    X, names, tested, codings = _design(mods, k, intercept)
+    fit = mixed_effects(y, v, X, method=method, ci=ci, level=level, tau2=tau2)
     qm, qm_df, qm_p = wald_test(fit, tested) if tested else (math.nan, 0, None)
     r2 = _r_squared(y, v, fit, method) if intercept and len(names) > 1 else None
     coef = pd.DataFrame({"term": names, "estimate": fit.beta, "se": fit.se,
                          "statistic": fit.statistic, "p": fit.p, "ci_low": fit.ci_low,
                          "ci_high": fit.ci_high})
+    fixed = method == "FE" or tau2 is not None
+    parms = X.shape[1] + (0 if fixed else 1)
+    fit_stats = _fit_statistics(y, v, X, fit.tau2, parms)
+    # metafor's logLik(): the REML statistics for REML fits, the ML ones for every other estimator
+    extra: dict = dict(fit_stats["REML" if method == "REML" else "ML"])
+    p = X.shape[1]
+    if method != "FE" and k > p:
+        lo, hi = tau2_ci_mods(y, v, X, level)
+        typical = (k - p) / np.trace(_projection(X, 1.0 / v))
+        extra.update(tau2_ci_low=lo, tau2_ci_high=hi, i2_ci_low=100.0 * lo / (typical + lo),
+                     i2_ci_high=100.0 * hi / (typical + hi), h2_ci_low=lo / typical + 1.0,
+                     h2_ci_high=hi / typical + 1.0)
     return MetaRegResult(coef=coef, tau2=fit.tau2, qm=qm, qm_df=qm_df, qm_df2=fit.df, qm_p=qm_p,
                          qe=fit.qe, qe_df=fit.qe_df, qe_p=fit.qe_p, r2=r2, i2=fit.i2, h2=fit.h2,
                          k=k, method=method, ci_method=ci, level=float(level), vcov=fit.vb,
-                         labels=list(labels) if labels is not None else [])
+                         labels=list(labels) if labels is not None else [], parms=parms,
+                         tau2_fixed=tau2 is not None, yi=y, vi=v, X=X, tested=tested,
+                         intercept=intercept, codings=codings, fit_stats=fit_stats, **extra)
 
 
 def _r_squared(y, v, fit, method) -> float:
@@ -414,6 +719,201 @@ def _r_squared(y, v, fit, method) -> float:
     if tau2_0 == 0.0:
         return 0.0
     return max(0.0, 100.0 * (tau2_0 - fit.tau2) / tau2_0)
+
+
+# ---------------------------------------------------------------------------------------------
+# likelihood-ratio and permutation tests of a meta-regression
+
+
+@dataclass(frozen=True)
+class LikelihoodRatioTest:
+    """Likelihood-ratio test of nested meta-regressions (metafor ``anova(full, reduced)``)."""
+
+    lrt: float
+    df: int
+    p: float
+    method: str
+    full: dict
+    reduced: dict
+    r2: float | None
+
+    def to_dict(self) -> dict:
+        return {"lrt": plain(self.lrt), "df": self.df, "p": plain(self.p), "method": self.method,
+                "full": {k: plain(v) for k, v in self.full.items()},
+                "reduced": {k: plain(v) for k, v in self.reduced.items()}, "r2": plain(self.r2)}
+
+    def summary(self) -> str:
+        head = f"{'':<8}{'df':>4}{'AIC':>11}{'BIC':>11}{'AICc':>11}{'logLik':>11}{'LRT':>9}{'p':>9}{'QE':>11}{'tau2':>9}"
+
+        def row(name, fit, test):
+            return (f"{name:<8}{fit['parms']:>4}{console(fit['aic']):>11}{console(fit['bic']):>11}"
+                    f"{console(fit['aicc']):>11}{console(fit['loglik']):>11}"
+                    + (f"{console(self.lrt):>9}{console_p(self.p):>9}" if test else f"{'':>18}")
+                    + f"{console(fit['qe']):>11}{console(fit['tau2']):>9}")
+
+        return "\n".join([f"Likelihood-ratio test ({self.method}), df = {self.df}", head,
+                          row("Full", self.full, False), row("Reduced", self.reduced, True)])
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+
+def likelihood_ratio_test(full: MetaRegResult, reduced: MetaRegResult, *,
+                          refit=False) -> LikelihoodRatioTest:
+    """Likelihood-ratio test of nested meta-regressions (metafor ``anova(full, reduced)``).
+
+    ``LRT = max(0, dev_reduced - dev_full)`` ~ chi2 with the difference in the number of
+    parameters as df (Viechtbauer 2010, metafor's ``anova.rma``; Harville 1977 for REML) (ML deviances, or REML deviances when both models have the same fixed
+    effects, e.g. a test of tau2 against a fixed-effect model). REML fits with different
+    moderators are not comparable: ``refit=True`` refits both by ML (metafor ``refit=TRUE``),
+    otherwise an error is raised. ``r2`` is the proportion of the reduced model's tau2
+    explained by the full model (percent, truncated at 0).
+    """
+    if full.parms < reduced.parms:
+        full, reduced = reduced, full
+    if full.parms == reduced.parms:
+        raise ValueError("the two models have the same number of parameters: not nested")
+    if not (np.array_equal(full.yi, reduced.yi) and np.array_equal(full.vi, reduced.vi)):
+        raise ValueError("the two models are not fitted to the same data")
+    if full.method == "FE" and reduced.method != "FE":
+        raise ValueError("the full model is a fixed-effect model and the reduced one is not")
+    if {full.method, reduced.method} == {"ML", "REML"}:
+        raise ValueError("one model is fitted by ML and the other by REML")
+    same_x = full.X.shape == reduced.X.shape and np.array_equal(full.X, reduced.X)
+    if full.method == "REML" and not same_x:
+        if not refit:
+            raise ValueError("REML likelihoods of models with different moderators are not "
+                             "comparable: fit both by ML (or use refit=True)")
+        full, reduced = _refit_ml(full), _refit_ml(reduced)
+    likelihood = "REML" if full.method == "REML" else "ML"
+    lrt = max(0.0, reduced.fit_stats[likelihood]["deviance"] - full.fit_stats[likelihood]["deviance"])
+    df = full.parms - reduced.parms
+    if full.method == "FE":
+        r2 = None  # metafor: from residual variances of weighted lm() fits; not computed here
+    elif reduced.tau2 == 0.0:
+        r2 = 0.0
+    else:
+        r2 = max(0.0, 100.0 * (reduced.tau2 - full.tau2) / reduced.tau2)
+
+    def stats(fit):
+        return {"parms": fit.parms, **fit.fit_stats[likelihood], "qe": fit.qe, "tau2": fit.tau2}
+
+    return LikelihoodRatioTest(lrt=lrt, df=df, p=float(special.chdtrc(df, lrt)),
+                               method=likelihood, full=stats(full), reduced=stats(reduced), r2=r2)
+
+
+def _refit_ml(fit: MetaRegResult) -> MetaRegResult:
+    return _metareg_on_design(fit, fit.X, method="ML")
+
+
+def _metareg_on_design(fit: MetaRegResult, X, **overrides) -> MetaRegResult:
+    """``fit`` refitted on the design matrix ``X`` (same term names), e.g. permuted rows."""
+    opts = {"method": fit.method, "ci": fit.ci_method, "level": fit.level,
+            "tau2": fit.tau2 if fit.tau2_fixed else None, **overrides}
+    columns = {name: X[:, j] for j, name in enumerate(fit.terms) if not (fit.intercept and j == 0)}
+    out = metareg(fit.yi, fit.vi, columns or None, intercept=fit.intercept, **opts)
+    return replace(out, codings=fit.codings)
+
+
+@dataclass(frozen=True)
+class PermutationTest:
+    """Permutation test of a meta-regression (metafor ``permutest``).
+
+    ``p`` per coefficient (same order as the model's ``coef``) and ``qm_p`` for the omnibus test.
+    """
+
+    terms: list
+    p: list
+    qm_p: float
+    permutations: int
+    exact: bool
+    seed: int | None
+
+    def to_dict(self) -> dict:
+        return {"terms": list(self.terms), "p": [plain(x) for x in self.p],
+                "qm_p": plain(self.qm_p), "permutations": self.permutations,
+                "exact": self.exact, "seed": self.seed}
+
+    def summary(self) -> str:
+        how = "exact" if self.exact else f"approximate (seed {self.seed})"
+        lines = [f"Permutation test ({how}, {self.permutations} permutations)",
+                 f"test of moderators: p = {console_p(self.qm_p)}"]
+        lines += [f"  {term:<24} p = {console_p(p)}" for term, p in zip(self.terms, self.p)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+
+#: metafor's tolerance when comparing permuted and observed statistics (sqrt of machine eps).
+_PERMUTATION_TOL = np.finfo(float).eps ** 0.5
+
+
+def _distinct_orders(rows: np.ndarray):
+    """Every distinct arrangement of the rows (permutations of a multiset, each once)."""
+    _, codes = np.unique(rows, axis=0, return_inverse=True)
+    codes = codes.ravel()
+    counts = np.bincount(codes)
+    positions = [list(np.flatnonzero(codes == c)) for c in range(counts.size)]
+
+    def place(slots, level):
+        if level == counts.size:
+            yield slots
+            return
+        free = [i for i, s in enumerate(slots) if s is None]
+        for chosen in itertools.combinations(free, counts[level]):
+            nxt = list(slots)
+            for slot, source in zip(chosen, positions[level]):
+                nxt[slot] = source
+            yield from place(nxt, level + 1)
+
+    yield from place([None] * len(codes), 0)
+
+
+def permutation_test(fit: MetaRegResult, *, exact=None, iterations=1000,
+                     seed=None) -> PermutationTest:
+    """Permutation test of a meta-regression (Higgins & Thompson 2004; metafor ``permutest``).
+
+    The rows of the design matrix are permuted over the studies, the model refitted each time
+    (same estimator, test and level), and ``p`` is the share of permutations whose |z| (or |t|)
+    is at least the observed one less 1.5e-8 (metafor's tolerance); ``qm_p`` the same for QM.
+    The test is exact (every distinct arrangement once) when ``exact=True`` or when there are
+    no more distinct arrangements than ``iterations`` (metafor's rule); otherwise
+    ``iterations`` random permutations from ``numpy.random.default_rng(seed)``, the first being
+    the observed data (as metafor; its random permutations come from R's generator, so
+    approximate p-values agree with metafor only in distribution).
+    """
+    if not fit.tested:
+        raise ValueError("the model has no moderators to test")
+    X = fit.X
+    counts = np.unique(X, axis=0, return_counts=True)[1]
+    n_distinct = math.factorial(fit.k) // math.prod(math.factorial(int(c)) for c in counts)
+    exact = bool(exact) or n_distinct <= iterations
+    observed = np.abs(fit.coef["statistic"].to_numpy())
+    if exact:
+        orders = _distinct_orders(X)
+        total = n_distinct
+    else:
+        rng = np.random.default_rng(seed)
+        orders = itertools.chain([list(range(fit.k))],
+                                 (rng.permutation(fit.k) for _ in range(iterations - 1)))
+        total = iterations
+    hits = np.zeros(len(observed))
+    hits_qm = 0
+    done = 0
+    for order in orders:
+        Xp = X[np.asarray(order)]
+        try:
+            perm = mixed_effects(fit.yi, fit.vi, Xp, method=fit.method, ci=fit.ci_method,
+                                 level=fit.level, tau2=fit.tau2 if fit.tau2_fixed else None)
+        except (ValueError, np.linalg.LinAlgError, meta.ConvergenceError):
+            continue  # metafor skips permutations it cannot fit
+        done += 1
+        hits += np.abs(perm.statistic) >= observed - _PERMUTATION_TOL
+        hits_qm += wald_test(perm, fit.tested)[0] >= fit.qm - _PERMUTATION_TOL
+    return PermutationTest(terms=fit.terms, p=list(np.minimum(1.0, hits / done)),
+                           qm_p=hits_qm / done, permutations=total, exact=exact,
+                           seed=None if exact else seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,9 +993,11 @@ def _group_levels(groups, k: int) -> tuple[list, np.ndarray]:
 
 
 def q_between(estimates, se) -> tuple[float, int, float]:
-    """Fixed-effect test of equal subgroup estimates: ``Q = sum w_g (est_g - est_w)^2`` with
-    ``w_g = 1/se_g^2`` on ``G - 1`` df (Borenstein et al. 2009, eq. 19.7; Cochrane Handbook
-    10.11.3.1; R meta ``subgroup`` with separate tau2; RevMan)."""
+    """Fixed-effect test of equal subgroup estimates.
+
+    ``Q = sum w_g (est_g - est_w)^2`` with ``w_g = 1/se_g^2`` on ``G - 1`` df (Borenstein et al.
+    2009, eq. 19.7; Cochrane Handbook 10.11.3.1; R meta ``subgroup`` with separate tau2; RevMan).
+    """
     est = np.asarray(estimates, dtype=float)
     w = 1.0 / np.asarray(se, dtype=float) ** 2
     mean = np.sum(w * est) / np.sum(w)
@@ -506,6 +1008,8 @@ def q_between(estimates, se) -> tuple[float, int, float]:
 
 def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
     """Pool each subgroup with the settings of ``res`` and test for subgroup differences.
+
+    Borenstein et al. (2009, ch. 19); Cochrane Handbook v6, section 10.11.3.1; metafor.
 
     Parameters
     ----------
@@ -525,8 +1029,11 @@ def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
 
     Notes
     -----
-    A subgroup with one study is pooled as that study (no heterogeneity). Subgroups are kept
-    in order of first appearance; the first is the reference level of the common model.
+    A subgroup with one study is pooled as that study (no heterogeneity). A Mantel-Haenszel or
+    Peto subgroup without a pooled estimate (e.g. no events in one arm of any of its tables) is
+    reported with an undefined (NaN) estimate and left out of the test, as are subgroups whose
+    standard error is 0. Subgroups are kept in order of first appearance; the first is the
+    reference level of the common model.
     """
     if tau2 not in ("separate", "common"):
         raise ValueError(f"tau2 must be 'separate' or 'common', not {tau2!r}")
@@ -536,10 +1043,11 @@ def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
         if tau2 == "common":
             notes.append("fixed-effect model (no between-study variance): common and separate "
                          "tau2 coincide")
-        fits = {name: res.refit(np.flatnonzero(index == g)) for g, name in enumerate(levels)}
+        fits = {name: res.refit(np.flatnonzero(index == g), undefined="nan")
+                for g, name in enumerate(levels)}
         usable = {n: r for n, r in fits.items() if plain(r.se) not in (None, 0.0)}
         if len(usable) < len(fits):
-            notes.append("left out of the test (no standard error): "
+            notes.append("left out of the test (no estimate or no standard error): "
                          + ", ".join(str(n) for n in fits if n not in usable))
         if len(usable) >= 2:
             q, df, p = q_between([r.estimate for r in usable.values()], [r.se for r in usable.values()])
@@ -562,8 +1070,10 @@ def subgroup(res, groups, *, tau2="separate") -> SubgroupResult:
 
 
 def refit_with(res, indices, **overrides):
-    """``res`` (an inverse-variance fit from ``meta.rma``) refitted on the studies ``indices``
-    with some settings replaced, e.g. ``tau2`` fixed."""
+    """An inverse-variance fit refitted on the studies ``indices`` with some settings replaced.
+
+    ``res`` comes from ``meta.rma``; e.g. ``tau2`` fixed.
+    """
     opts = {**res.settings, **overrides}
     if opts.pop("function") != "rma":
         raise ValueError("only inverse-variance fits (meta.rma) can be refitted with other settings")

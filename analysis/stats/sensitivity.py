@@ -1,5 +1,7 @@
-"""Sensitivity analyses of a pooled result: leave-one-out, influence diagnostics, cumulative
-meta-analysis, outliers, and one effect per study.
+"""Sensitivity analyses of a pooled result.
+
+Leave-one-out, influence diagnostics, cumulative meta-analysis, outliers, and one effect per
+study.
 
 Every function takes a fitted ``meta.MetaResult`` and refits it with the same settings
 (``MetaResult.refit``), as metafor's ``leave1out``, ``influence`` and ``cumul`` do.
@@ -18,28 +20,38 @@ def _nan(x) -> float:
     return np.nan if x is None else float(x)
 
 
+#: Columns of the leave-one-out and cumulative frames after ``study`` (and ``k``).
+SUMMARY_COLUMNS = ("estimate", "se", "statistic", "p", "ci_low", "ci_high", "q", "q_df", "q_p",
+                   "tau2", "i2_q", "i2_tau2", "h2")
+
+
 def _summary_row(res) -> dict:
-    return {"estimate": res.estimate, "se": res.se, "ci_low": _nan(res.ci_low),
-            "ci_high": _nan(res.ci_high), "p": _nan(res.p), "tau2": _nan(res.tau2),
-            "i2_q": _nan(res.i2_q), "q": _nan(res.q)}
+    return {column: _nan(getattr(res, column)) for column in SUMMARY_COLUMNS}
 
 
 def leave_one_out(res) -> pd.DataFrame:
     """The pooled result without each study in turn (metafor ``leave1out``).
 
-    Returns one row per omitted study: study, estimate, se, ci_low, ci_high, p, tau2, i2_q, q.
-    Undefined values (e.g. heterogeneity when one study is left) are NaN.
+    Returns one row per omitted study: study, estimate, se, statistic (z, or t under
+    Knapp-Hartung), p, ci_low, ci_high, q, q_df, q_p, tau2, i2_q (Q-based I2, Higgins &
+    Thompson 2002), i2_tau2 (tau2-based, metafor's I2 of a random-effects model) and h2, each
+    as ``meta.rma`` reports it for the remaining studies. Undefined values are NaN: heterogeneity
+    when one study is left (metafor reports Q = 0, I2 = 0, H2 = 1 there), i2_tau2 of a
+    fixed-effect fit (metafor's I2 there is the Q-based one, ``i2_q``), and every value of a
+    Mantel-Haenszel or Peto subset without a pooled estimate (metafor: NA).
     """
     if res.k < 2:
         raise ValueError("leave-one-out needs at least two studies")
-    rows = [{"study": res.labels[i], **_summary_row(res.refit(np.arange(res.k) != i))}
+    rows = [{"study": res.labels[i],
+             **_summary_row(res.refit(np.arange(res.k) != i, undefined="nan"))}
             for i in range(res.k)]
     return pd.DataFrame(rows)
 
 
 def influence(res) -> pd.DataFrame:
-    """Case deletion diagnostics of a random/fixed-effects model (Viechtbauer & Cheung 2010;
-    metafor ``influence.rma.uni``).
+    """Case deletion diagnostics of a random/fixed-effects model.
+
+    Viechtbauer & Cheung (2010); metafor ``influence.rma.uni``.
 
     With ``b`` the pooled estimate, ``b_(-i)``, ``se_(-i)``, ``tau2_(-i)`` and ``s2_(-i)`` (the
     Knapp-Hartung scale factor, 1 for z tests) from the fit without study ``i``, ``w_i`` the
@@ -96,6 +108,8 @@ def influence(res) -> pd.DataFrame:
 def cumulative(res, order=None, *, by=None) -> pd.DataFrame:
     """Cumulative meta-analysis: the pooled result after each added study (metafor ``cumul``).
 
+    Lau et al. (1992): the studies are added one at a time and the model refitted each time.
+
     Parameters
     ----------
     res : meta.MetaResult
@@ -109,8 +123,10 @@ def cumulative(res, order=None, *, by=None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per step: study (the study added), k, estimate, se, ci_low, ci_high, p, tau2,
-        i2_q, q.
+        One row per step: study (the study added), k, and the columns of
+        :func:`leave_one_out` for the studies added so far. A Mantel-Haenszel or Peto step
+        without a pooled estimate (e.g. the first trials have no events in one arm) is NaN
+        and the analysis carries on, as metafor's ``cumul`` does.
     """
     if order is not None and by is not None:
         raise ValueError("give either order (positions) or by (sort keys), not both")
@@ -123,7 +139,8 @@ def cumulative(res, order=None, *, by=None) -> pd.DataFrame:
     order = np.asarray(order, dtype=int)
     if sorted(order.tolist()) != list(range(res.k)):
         raise ValueError(f"order must be a permutation of the positions 0..{res.k - 1}")
-    rows = [{"study": res.labels[order[n - 1]], "k": n, **_summary_row(res.refit(order[:n]))}
+    rows = [{"study": res.labels[order[n - 1]], "k": n,
+             **_summary_row(res.refit(order[:n], undefined="nan"))}
             for n in range(1, res.k + 1)]
     return pd.DataFrame(rows)
 
@@ -141,8 +158,9 @@ def outliers(res) -> list[str]:
 
 
 def aggregate(yi, vi, cluster, rho=0.5, *, measure="GEN") -> EffectSizes:
-    """One effect per study from several correlated effects (metafor ``aggregate.escalc``
-    with ``struct="CS"``).
+    """One effect per study from several correlated effects.
+
+    metafor ``aggregate.escalc`` with ``struct="CS"``.
 
     Within a study the effects get the compound-symmetric covariance
     ``V = S R S``, ``S = diag(sqrt(v))``, ``R`` with 1 on the diagonal and ``rho`` elsewhere;

@@ -119,8 +119,11 @@ def required_information_size(mid: float = MID, alpha: float = 0.05, power: floa
 
 
 def diversity(res) -> float:
-    """D^2 = (V_R - V_F) / V_R: the relative reduction of the pooled variance by assuming no
-    heterogeneity (Wetterslev et al. 2009), from a random-effects fit and its fixed-effect refit."""
+    """Diversity D^2 = (V_R - V_F) / V_R (Wetterslev et al. 2009).
+
+    The relative reduction of the pooled variance by assuming no heterogeneity, from a
+    random-effects fit and its fixed-effect refit.
+    """
     w = 1.0 / np.asarray(res.vi, dtype=float)
     v_fixed = 1.0 / w.sum()
     v_random = res.se**2 if res.ci_method == "z" else 1.0 / np.sum(1.0 / (np.asarray(res.vi) + res.tau2))
@@ -129,6 +132,12 @@ def diversity(res) -> float:
 
 @dataclass
 class SequentialResult:
+    """Sequential monitoring (``monitor``).
+
+    Cumulative z and information fraction by year, the boundary, the required information size
+    and whether (and when) the boundary was crossed.
+    """
+
     years: list
     participants: list
     z: list
@@ -167,6 +176,9 @@ class SequentialResult:
 
 def monitor(res, years, participants, *, mid: float = MID, alpha: float = 0.05, power: float = 0.8) -> SequentialResult:
     """Cumulative z by publication year against Lan-DeMets O'Brien-Fleming boundaries.
+
+    Lan & DeMets (1983) alpha spending with O'Brien & Fleming (1979) boundaries, at information
+    fractions of the heterogeneity-adjusted required information size (Wetterslev et al. 2008).
 
     ``res`` is the domain's main fit (its settings are reused for every cumulative refit);
     ``years`` and ``participants`` give each study's year and total n. The information fraction

@@ -24,58 +24,14 @@ TESTS <- c("z", "knha", "adhoc")
 BINARY_MEASURES <- c("RR", "OR", "RD")
 VERSIONS <- list(R = R.version.string, metafor = as.character(packageVersion("metafor")),
                  jsonlite = as.character(packageVersion("jsonlite")))
+L1O_COLUMNS <- c("estimate", "se", "zval", "pval", "ci.lb", "ci.ub", "Q", "Qp", "I2", "H2")
 
-# ---------------------------------------------------------------------------------------------
-# JSON writer with full double precision (jsonlite rounds to 15 significant digits).
+source(file.path("tests", "reference", "json_writer.R"))
 
-json_number <- function(x) {
-  if (is.na(x) || !is.finite(x)) return("null")
-  if (x == round(x) && abs(x) < 1e15) return(format(x, scientific = FALSE))
-  sprintf("%.17g", x)
-}
-
-# Plain vectors are always arrays; wrap a length-1 value in scalar() to write it unboxed.
-scalar <- function(x) structure(list(x), class = "json_scalar")
-
-to_json <- function(x) {
-  if (inherits(x, "json_scalar")) return(to_json_atom(x[[1]]))
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    if (!is.null(names(x))) {
-      items <- vapply(names(x), function(n) paste0(toJSON(n, auto_unbox = TRUE), ":", to_json(x[[n]])), "")
-      return(paste0("{", paste(items, collapse = ","), "}"))
-    }
-    return(paste0("[", paste(vapply(x, to_json, ""), collapse = ","), "]"))
-  }
-  if (is.factor(x)) x <- as.character(x)
-  paste0("[", paste(vapply(seq_along(x), function(i) to_json_atom(x[i]), ""), collapse = ","), "]")
-}
-
-to_json_atom <- function(v) {
-  if (is.null(v) || length(v) == 0) return("null")
-  if (is.factor(v)) v <- as.character(v)
-  if (is.character(v)) return(if (is.na(v)) "null" else toJSON(v, auto_unbox = TRUE))
-  if (is.logical(v)) return(if (is.na(v)) "null" else tolower(as.character(v)))
-  json_number(as.numeric(v))
-}
-
-# Wrap every length-1 atomic leaf that is a statistic (not a per-study column) as a scalar.
-s <- function(x) scalar(if (is.null(x)) NA else unname(x)[1])
-v <- function(x) as.numeric(unname(x))
-
-# Evaluate `expr`; on error return list(error = message). Warnings are kept with the result.
-attempt <- function(expr) {
-  warnings <- character()
-  value <- withCallingHandlers(
-    tryCatch(expr, error = function(e) list(error = s(conditionMessage(e)))),
-    warning = function(w) {
-      warnings <<- c(warnings, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) invokeRestart("muffleMessage"))
-  if (length(warnings)) value$warnings <- unique(warnings)
-  value
-}
+# R's factor() orders levels by the locale's collation; the fixtures record the order of an
+# English UTF-8 locale (glibc), R's usual one. Debian: apt-get install locales and
+# localedef -i en_US -f UTF-8 en_US.UTF-8.
+if (Sys.setlocale("LC_COLLATE", "en_US.UTF-8") == "") stop("the locale en_US.UTF-8 is not installed")
 
 # ---------------------------------------------------------------------------------------------
 # Heterogeneity from Q alone (same for every tau2 method: QE is the inverse-variance Q).
@@ -169,8 +125,9 @@ influence_record <- function(res) {
   out
 }
 
-regtest_record <- function(res, model) {
-  rt <- regtest(res, model = model)
+regtest_record <- function(res, model, predictor = "sei", ni = NULL) {
+  rt <- if (is.null(ni)) regtest(res, model = model, predictor = predictor)
+        else regtest(res, model = model, predictor = predictor, ni = ni)
   out <- list(model = s(model), predictor = s(rt$predictor), method = s(rt$method))
   out[[if (model == "rma" && res$test == "z") "zval" else "tval"]] <- s(rt$zval)
   c(out, list(pval = s(rt$pval), dfs = s(rt$dfs), est = s(rt$est), ci.lb = s(rt$ci.lb),
@@ -186,31 +143,40 @@ trimfill_record <- function(res, estimator) {
        filled_yi = v(tf$yi[tf$fill]), filled_vi = v(tf$vi[tf$fill]))
 }
 
-reml_extras <- function(res) {
+reml_extras <- function(res, ni = NULL) {
   extras <- list(leave1out = attempt(leave1out_record(res)),
                  influence = attempt(influence_record(res)),
                  cumul = attempt(cumul_record(res)))
   if (res$k >= 3) {
     extras$regtest_rma <- attempt(regtest_record(res, "rma"))
     extras$regtest_lm <- attempt(regtest_record(res, "lm"))
+    extras$regtest_vi <- attempt(regtest_record(res, "rma", "vi"))
+    if (!is.null(ni)) {
+      # the total sample sizes of the analysed studies (metafor's ni of escalc)
+      for (predictor in c("ni", "ninv", "sqrtni", "sqrtninv")) {
+        extras[[paste0("regtest_", predictor)]] <- attempt(regtest_record(res, "rma", predictor, ni))
+      }
+      extras$regtest_lm_ninv <- attempt(regtest_record(res, "lm", "ninv", ni))
+    }
     extras$ranktest <- attempt({
       rk <- ranktest(res)
       list(tau = s(rk$tau), pval = s(rk$pval))
     })
     extras$trimfill_L0 <- attempt(trimfill_record(res, "L0"))
     extras$trimfill_R0 <- attempt(trimfill_record(res, "R0"))
+    extras$trimfill_Q0 <- attempt(trimfill_record(res, "Q0"))
   }
   extras
 }
 
-all_fits <- function(yi, vi) {
+all_fits <- function(yi, vi, ni = NULL) {
   fits <- list()
   for (method in METHODS) for (test in TESTS) {
     key <- paste(method, test, sep = "_")
     fits[[key]] <- attempt({
       res <- rma(yi, vi, method = method, test = test, control = FIT_CONTROL)
       rec <- fit_record(res)
-      if (key == "REML_z") rec <- c(rec, reml_extras(res))
+      if (key == "REML_z") rec <- c(rec, reml_extras(res, ni))
       rec
     })
   }
@@ -218,21 +184,63 @@ all_fits <- function(yi, vi) {
 }
 
 binary_record <- function(res) {
-  list(measure = s(res$measure), k = s(res$k), b = s(res$b), se = s(res$se), zval = s(res$zval),
-       pval = s(res$pval), ci.lb = s(res$ci.lb), ci.ub = s(res$ci.ub), QE = s(res$QE),
-       QEp = s(res$QEp))
+  rec <- list(measure = s(res$measure), k = s(res$k), b = s(res$b), se = s(res$se), zval = s(res$zval),
+              pval = s(res$pval), ci.lb = s(res$ci.lb), ci.ub = s(res$ci.ub), QE = s(res$QE),
+              QEp = s(res$QEp), k.yi = s(res$k.yi))
+  if (inherits(res, "rma.mh") && res$measure == "OR") {
+    # Cochran-Mantel-Haenszel test (with continuity correction, metafor's default), Breslow-Day
+    # and Tarone's tests of homogeneity
+    rec$tests <- list(MH = s(res$MH), MHp = s(res$MHp), BD = s(res$BD), BDp = s(res$BDp),
+                      TA = s(res$TA), TAp = s(res$TAp), k.pos = s(res$k.pos))
+  }
+  # leave-one-out, cumulative (data order) and the small-study tests of the MH/Peto fit; tables
+  # without an estimate (double-zero or all-event) are left out of the tests by metafor
+  rec$leave1out <- attempt(frame_record(as.data.frame(leave1out(res))[, L1O_COLUMNS]))
+  rec$cumul <- attempt(frame_record(as.data.frame(cumul(res))[, L1O_COLUMNS]))
+  if (res$k.yi >= 3) {
+    rec$regtest_rma <- attempt(regtest_record(res, "rma"))
+    rec$regtest_lm <- attempt(regtest_record(res, "lm"))
+    rec$regtest_ninv <- attempt(regtest_record(res, "rma", "ninv"))
+    rec$ranktest <- attempt({
+      rk <- ranktest(res)
+      list(tau = s(rk$tau), pval = s(rk$pval))
+    })
+  }
+  rec
 }
 
 # Mantel-Haenszel (RR, OR, RD) and Peto fits from the arm counts, metafor defaults
 # (add = 1/2, to = "only0", drop00 = TRUE: these affect only the per-study yi/vi behind QE).
-binary_pooling <- function(d) {
+binary_pooling <- function(d, group = NULL) {
   b <- with(d, list(ai = events1, n1i = total1, ci = events2, n2i = total2))
   out <- list(options = list(add = s(0.5), to = s("only0"), drop00 = s(TRUE)))
   for (m in BINARY_MEASURES) {
     out[[paste0("MH_", m)]] <- attempt(binary_record(
       rma.mh(ai = b$ai, n1i = b$n1i, ci = b$ci, n2i = b$n2i, measure = m)))
   }
+  out$MH_OR_uncorrected <- attempt({
+    res <- rma.mh(ai = b$ai, n1i = b$n1i, ci = b$ci, n2i = b$n2i, measure = "OR", correct = FALSE)
+    list(MH = s(res$MH), MHp = s(res$MHp))
+  })
   out$PETO <- attempt(binary_record(rma.peto(ai = b$ai, n1i = b$n1i, ci = b$ci, n2i = b$n2i)))
+  if (!is.null(group)) {
+    # subgroups of MH/Peto fits: one fit per subgroup (NA where it has no estimate) and the
+    # fixed-effect test of the subgroups with an estimate
+    fits <- list(OR = function(i) rma.mh(ai = b$ai[i], n1i = b$n1i[i], ci = b$ci[i], n2i = b$n2i[i], measure = "OR"),
+                 RR = function(i) rma.mh(ai = b$ai[i], n1i = b$n1i[i], ci = b$ci[i], n2i = b$n2i[i], measure = "RR"),
+                 PETO = function(i) rma.peto(ai = b$ai[i], n1i = b$n1i[i], ci = b$ci[i], n2i = b$n2i[i]))
+    levels <- unique(group)
+    out$subgroup <- list(groups = as.character(group), levels = levels)
+    for (name in names(fits)) {
+      per <- lapply(levels, function(g) fits[[name]](which(group == g)))
+      est <- vapply(per, function(r) r$b[1], 0)
+      se <- vapply(per, function(r) r$se, 0)
+      ok <- !is.na(est) & !is.na(se) & se > 0
+      between <- rma(est[ok], sei = se[ok], method = "FE")
+      out$subgroup[[name]] <- list(b = v(est), se = v(se), tested = levels[ok], QE = s(between$QE),
+                                   df = s(sum(ok) - 1), QEp = s(between$QEp))
+    }
+  }
   out
 }
 
@@ -263,17 +271,86 @@ subgroup_record <- function(yi, vi, group) {
 
 metareg_record <- function(yi, vi, x, name) {
   out <- list(moderator = s(name), values = v(x))
+  newmods <- as.numeric(quantile(x, c(0, 0.5, 1), type = 1))
+  out$newmods <- v(newmods)
   for (test in c("z", "knha")) {
     out[[paste0("REML_", test)]] <- attempt({
       res <- rma(yi, vi, mods = ~ x, method = "REML", test = test, control = FIT_CONTROL)
+      ci <- confint(res, control = c(CI_CONTROL, tau2.max = 1e4 * max(1, res$tau2, var(yi))))$random
+      pred <- predict(res, newmods = newmods)
+      fs <- res$fit.stats
       list(terms = c("intrcpt", name), b = v(res$b), se = v(res$se), stat = v(res$zval),
            pval = v(res$pval), ci.lb = v(res$ci.lb), ci.ub = v(res$ci.ub), QM = s(res$QM),
            QMdf = v(res$QMdf), QMp = s(res$QMp), QE = s(res$QE), QEdf = s(res$k - res$p),
            QEp = s(res$QEp), R2 = s(res$R2), tau2 = s(res$tau2), I2 = s(res$I2), k = s(res$k),
-           dfs = s(if (test == "z") NA else res$ddf))
+           dfs = s(if (test == "z") NA else res$ddf),
+           confint = list(tau2 = v(ci["tau^2", ]), I2 = v(ci["I^2(%)", ]), H2 = v(ci["H^2", ])),
+           predict = list(pred = v(pred$pred), se = v(pred$se), ci.lb = v(pred$ci.lb),
+                          ci.ub = v(pred$ci.ub), pi.lb = v(pred$pi.lb), pi.ub = v(pred$pi.ub)),
+           fit_stats = list(ll = s(fs["ll", "REML"]), dev = s(fs["dev", "REML"]),
+                            AIC = s(fs["AIC", "REML"]), BIC = s(fs["BIC", "REML"]),
+                            AICc = s(fs["AICc", "REML"])))
     })
   }
+  # likelihood-ratio tests: the moderator (ML fits), and tau2 (REML against FE, same moderators)
+  out$lrt_ml <- attempt({
+    full <- rma(yi, vi, mods = ~ x, method = "ML", control = FIT_CONTROL)
+    reduced <- rma(yi, vi, method = "ML", control = FIT_CONTROL)
+    lrt_record(anova(full, reduced))
+  })
+  out$lrt_tau2 <- attempt({
+    full <- rma(yi, vi, mods = ~ x, method = "REML", control = FIT_CONTROL)
+    reduced <- rma(yi, vi, mods = ~ x, method = "FE")
+    lrt_record(anova(full, reduced))
+  })
   out
+}
+
+lrt_record <- function(a) {
+  stats <- function(f) list(ll = s(f[["ll"]]), dev = s(f[["dev"]]), AIC = s(f[["AIC"]]),
+                            BIC = s(f[["BIC"]]), AICc = s(f[["AICc"]]))
+  list(LRT = s(a$LRT), pval = s(a$pval), parms.f = s(a$parms.f), parms.r = s(a$parms.r),
+       QE.f = s(a$QE.f), QE.r = s(a$QE.r), tau2.f = s(a$tau2.f), tau2.r = s(a$tau2.r),
+       R2 = s(a$R2), full = stats(a$fit.stats.f), reduced = stats(a$fit.stats.r))
+}
+
+# Categorical moderators, coded by R's model.matrix: without an intercept one dummy per level
+# (the defect the engine had), with a numeric moderator and a test of the factor's dummies
+# (anova(btt = ...)), and labels that differ only in case (R's order of factor levels).
+factor_record <- function(yi, vi, group, x = NULL, name = NULL) {
+  coef_record <- function(res) list(terms = rownames(res$b), b = v(res$b), se = v(res$se),
+                                    stat = v(res$zval), pval = v(res$pval), ci.lb = v(res$ci.lb),
+                                    ci.ub = v(res$ci.ub), tau2 = s(res$tau2), QM = s(res$QM),
+                                    QMdf = v(res$QMdf), QMp = s(res$QMp), QE = s(res$QE))
+  group <- factor(group)
+  out <- list(levels = levels(group))
+  out$no_intercept <- attempt(coef_record(rma(yi, vi, mods = ~ group - 1, method = "REML",
+                                              control = FIT_CONTROL)))
+  if (!is.null(x)) {
+    out$moderator <- s(name)
+    out$values <- v(x)
+    out$numeric_first_no_intercept <- attempt(coef_record(rma(yi, vi, mods = ~ x + group - 1,
+                                                              method = "REML", control = FIT_CONTROL)))
+    for (test in c("z", "knha")) {
+      out[[paste0("with_numeric_", test)]] <- attempt({
+        res <- rma(yi, vi, mods = ~ x + group, method = "REML", test = test, control = FIT_CONTROL)
+        btt <- grep("^group", rownames(res$b))
+        a <- anova(res, btt = btt)
+        c(coef_record(res), list(btt = v(btt - 1), btt_QM = s(a$QM), btt_QMdf = v(a$QMdf),
+                                 btt_QMp = s(a$QMp)))
+      })
+    }
+  }
+  out
+}
+
+# Exact permutation test of a meta-regression (metafor permutest with exact = TRUE).
+permutest_record <- function(yi, vi, x, name) {
+  res <- rma(yi, vi, mods = ~ x, method = "REML", control = FIT_CONTROL)
+  pt <- permutest(res, exact = TRUE, progbar = FALSE)
+  list(moderator = s(name), values = v(x), yi = v(yi), vi = v(vi), b = v(res$b),
+       zval = v(res$zval), QM = s(res$QM), pval = v(pt$pval), QMp = s(pt$QMp),
+       permutations = s(factorial(length(x)) / prod(factorial(table(x)))), exact = s(TRUE))
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +374,7 @@ arm_escalc <- function(measure, d, vtype = "LS") {
 # One data set -> one JSON file.
 
 make_fixture <- function(name, description, source, measure, input, group = NULL,
-                         moderator = NULL, md_vtype = "LS") {
+                         moderator = NULL, md_vtype = "LS", case_group = NULL, permutation = NULL) {
   cat(name, "\n")
   fx <- list(name = s(name), description = s(description), source = s(source),
              measure = s(measure), versions = lapply(VERSIONS, s),
@@ -328,21 +405,45 @@ make_fixture <- function(name, description, source, measure, input, group = NULL
   fx$analysed <- which(keep) - 1  # 0-based indices into the input rows
   yi <- yi[keep]
   vi <- vi[keep]
+  ni <- if (!is.null(input$n1)) (input$n1 + input$n2)[keep]
+        else if (!is.null(input$total1)) (input$total1 + input$total2)[keep]
   fx$heterogeneity_q <- attempt({
     q <- rma(yi, vi, method = "FE")$QE
     higgins_thompson(q, length(yi) - 1)
   })
-  fx$fits <- all_fits(yi, vi)
-  if (!is.null(input$events1)) fx$binary <- binary_pooling(input)
+  fx$fits <- all_fits(yi, vi, ni)
+  if (!is.null(input$events1)) fx$binary <- binary_pooling(input, group)
   if (!is.null(group)) fx$subgroup <- attempt(subgroup_record(yi, vi, group[keep]))
   if (!is.null(moderator)) {
     fx$metareg <- attempt(metareg_record(yi, vi, moderator$values[keep], moderator$name))
+  }
+  if (!is.null(group) && length(unique(group[keep])) >= 2) {
+    fx$metareg_factor <- attempt(factor_record(yi, vi, group[keep],
+                                               if (!is.null(moderator)) moderator$values[keep],
+                                               moderator$name))
+  }
+  if (!is.null(case_group)) fx$metareg_case <- attempt({
+    res <- rma(yi, vi, mods = ~ factor(case_group[keep]), method = "REML", control = FIT_CONTROL)
+    list(groups = case_group[keep], levels = levels(factor(case_group[keep])), b = v(res$b),
+         se = v(res$se), tau2 = s(res$tau2))
+  })
+  if (!is.null(permutation)) {
+    sel <- permutation$rows
+    fx$permutest <- attempt(permutest_record(yi[sel], vi[sel], moderator$values[keep][sel],
+                                             moderator$name))
   }
   if (length(yi) >= 2) {
     fx$failsafe <- attempt({
       f <- fsn(yi, vi, type = "Rosenthal")
       list(type = s("Rosenthal"), fsnum = s(f$fsnum), alpha = s(f$alpha), pval = s(f$pval))
     })
+    fsn_record <- function(f) list(type = s(f$type), fsnum = s(f$fsnum), alpha = s(f$alpha),
+                                   pval = s(f$pval), meanes = s(f$meanes), target = s(f$target))
+    fx$failsafe_types <- list(
+      orwin = attempt(fsn_record(fsn(yi, vi, type = "Orwin"))),
+      orwin_weighted = attempt(fsn_record(fsn(yi, vi, type = "Orwin", weighted = TRUE))),
+      orwin_target = attempt(fsn_record(fsn(yi, vi, type = "Orwin", target = 0.05))),
+      rosenberg = attempt(fsn_record(fsn(yi, vi, type = "Rosenberg"))))
   }
   writeLines(to_json(fx), file.path(out_dir, paste0(name, ".json")))
 }
@@ -358,7 +459,8 @@ make_fixture(
        events1 = bcg$tpos, total1 = bcg$tpos + bcg$tneg,
        events2 = bcg$cpos, total2 = bcg$cpos + bcg$cneg, ablat = bcg$ablat,
        alloc = as.character(bcg$alloc)),
-  group = as.character(bcg$alloc), moderator = list(name = "ablat", values = bcg$ablat))
+  group = as.character(bcg$alloc), moderator = list(name = "ablat", values = bcg$ablat),
+  permutation = list(rows = 1:7))
 
 nd <- dat.normand1999
 normand_input <- list(study = as.character(nd$study), source = as.character(nd$source),
@@ -443,12 +545,15 @@ for (i in seq_along(SIM_K)) {
   d <- simulate_continuous(k, tau2, 1000 + k)
   with_group <- k %in% c(15, 30)
   if (with_group) d$group <- groups_for(k)
+  # labels that differ only in case: R orders them "face-to-face", "online", "Online"
+  case_group <- if (k == 30) c(a = "online", b = "Online", c = "face-to-face")[d$group]
   make_fixture(sprintf("sim_continuous_k%02d", k),
                sprintf("Simulated arm-level means and SDs, k = %d, true tau2 = %g (SMD units), seed %d",
                        k, tau2, 1000 + k),
                "simulated in generate_fixtures.R", measure, d,
                group = if (with_group) d$group,
-               moderator = if (k == 30) list(name = "x", values = d$x))
+               moderator = if (k == 30) list(name = "x", values = d$x),
+               case_group = if (k == 30) unname(case_group))
 
   tau2_b <- SIM_TAU2[(i + 1) %% length(SIM_TAU2) + 1]
   measure_b <- BINARY_MEASURES[(i - 1) %% 3 + 1]
@@ -486,6 +591,15 @@ make_fixture("edge_double_zero", "A double-zero study (dropped for RR/OR, kept f
                   total1 = c(30, 45, 80, 100, 150, 60), events2 = c(0, 3, 9, 10, 20, 6),
                   total2 = c(32, 44, 78, 104, 149, 61)))
 
+make_fixture("edge_sparse_binary",
+             "Sparse events: the first trial has none in arm 1, a double-zero and an all-event trial",
+             "constructed", "OR",
+             list(study = sprintf("s%d", 1:7), events1 = c(0, 0, 30, 2, 4, 1, 3),
+                  total1 = c(40, 25, 30, 50, 60, 45, 80), events2 = c(3, 0, 28, 5, 3, 6, 2),
+                  total2 = c(38, 27, 28, 52, 58, 47, 79),
+                  group = c("x", "x", "x", "y", "y", "z", "z")),
+             group = c("x", "x", "x", "y", "y", "z", "z"))
+
 make_fixture("edge_huge_study", "One study far larger than the others (20000 per arm)",
              "constructed", "SMD",
              list(study = sprintf("s%d", 1:6), n1 = c(20, 35, 20000, 28, 50, 15),
@@ -502,5 +616,17 @@ make_fixture("edge_extreme_heterogeneity", "Widely scattered, precise effects (I
              "constructed", "GEN",
              list(study = sprintf("s%d", 1:8), yi = c(-2.1, 1.4, 0.2, 3.3, -0.8, 2.6, 0.9, -1.5),
                   vi = c(0.004, 0.006, 0.003, 0.01, 0.005, 0.008, 0.002, 0.007)))
+
+# R's sort() of labels in the English UTF-8 locale (the order factor() gives its levels)
+collation_input <- c("b", "B", "a", "A", "ab", "a-b", "a b", "Ab", "aB", "AB", "a_c", "ac", "\u00e9",
+                     "e", "E", "f", "10", "9", "1a", "group 2", "Group 1", "group1", "Zeta", "alpha",
+                     "Beta", "beta", "_x", "x", "\u00c4", "a.b", "\u00f6l", "ol", "Ol", "online",
+                     "Online", "face-to-face", "Face to face", "CAU", "cau", "waitlist", "Wait-list",
+                     "\u00df", "ss", "st", "\u00e6", "ae", "af", "peer (group)", "peer-group", "peer")
+collation_dir <- file.path("tests", "reference", "fixtures", "collation")
+dir.create(collation_dir, showWarnings = FALSE)
+writeLines(to_json(list(locale = s(Sys.getlocale("LC_COLLATE")), versions = lapply(VERSIONS, s),
+                        input = collation_input, sorted = sort(collation_input))),
+           file.path(collation_dir, "sort_en_US.json"))
 
 cat("fixtures written to", out_dir, "\n")

@@ -13,6 +13,7 @@ import yaml
 
 from analysis import figures
 from analysis.book import changelog, feed
+from analysis.book.engine_reference import engine_reference_md
 from analysis.book.pages.awaiting import awaiting_md
 from analysis.book.pages.characteristics import characteristics_md
 from analysis.book.pages.common import EXTRA, FIGURES, GENERATED, save_figure
@@ -32,7 +33,7 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book.
 
     One chapter per domain of ``data/domains.yml``, then the Learn chapters
-    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``).
+    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``), and the appendix.
     """
     spec = {
         "format": "jb-book",
@@ -57,6 +58,7 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
                 {"file": "chapters/data"},
                 {"file": "chapters/references"},
             ]},
+            {"caption": "Appendix", "chapters": [{"file": "chapters/generated/engine-reference"}]},
         ],
     }
     if learn:
@@ -98,6 +100,7 @@ def write_pages(ds, domain_results: dict, reproduction: list, root: Path, result
     if implementation is not None:
         write_if_changed(gen / "implementation.md", implementation_md(implementation))
         save_figure(figures.cfir_map(implementation["counts"]["by_domain"]), fig_dir / "cfir-map.png")
+    write_if_changed(gen / "engine-reference.md", engine_reference_md())
 
     new = changelog.snapshot(ds, domain_results)
     changes = changelog.diff(changelog.load_snapshot(data_dir), new)
