@@ -32,8 +32,10 @@ from analysis.dataset.files import write_if_changed
 def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book.
 
-    One chapter per domain of ``data/domains.yml``, then the Learn chapters
-    (``chapters/learn/*.ipynb``, executed into ``chapters/generated/learn/``), and the appendix.
+    One chapter per domain of ``data/domains.yml``, then the Learn part (its landing page
+    ``chapters/learn/index.md``, the Learn chapters ``chapters/learn/*.ipynb`` executed into
+    ``chapters/generated/learn/``, and the reading list ``chapters/learn/reading.md``), and the
+    appendix.
     """
     spec = {
         "format": "jb-book",
@@ -63,7 +65,9 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
     }
     if learn:
         spec["parts"].insert(2, {"caption": "Learn: evidence synthesis with this review's data", "chapters": [
-            {"file": f"chapters/generated/learn/{name}"} for name in learn]})
+            {"file": "chapters/learn/index"},
+            *({"file": f"chapters/generated/learn/{name}"} for name in learn),
+            {"file": "chapters/learn/reading"}]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
 
