@@ -38,8 +38,10 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
     """``_toc.yml`` of the book.
 
     The front matter (not numbered), the chapters of the review and one chapter per domain of
-    ``data/domains.yml``, then the Learn chapters (``chapters/learn/*.ipynb``, executed into
-    ``chapters/generated/learn/``), the earlier reviews' questions, context and checks, and the appendix.
+    ``data/domains.yml``, then the Learn part (its landing page ``chapters/learn/index.md``, the Learn
+    chapters ``chapters/learn/*.ipynb`` executed into ``chapters/generated/learn/``, and the reading
+    list ``chapters/learn/reading.md``), the earlier reviews' questions, context and checks, and the
+    appendix.
 
     Chapters are numbered across the parts (the home page and the front matter are not), to depth 1:
     figures and tables are numbered per chapter ("Figure 4.2"); section headings keep their plain titles.
@@ -78,7 +80,9 @@ def toc(domains: list[dict], learn: list[str] = ()) -> str:
     if learn:
         spec["parts"].insert(3, {"caption": "Learn: evidence synthesis with this review's data", "numbered": 1,
                                  "chapters": [
-            {"file": f"chapters/generated/learn/{name}"} for name in learn]})
+            {"file": "chapters/learn/index"},
+            *({"file": f"chapters/generated/learn/{name}"} for name in learn),
+            {"file": "chapters/learn/reading"}]})
     header = "# Generated from data/domains.yml by `python -m analysis build`; do not edit by hand.\n"
     return header + yaml.safe_dump(spec, sort_keys=False)
 
