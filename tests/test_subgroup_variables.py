@@ -57,6 +57,9 @@ def test_a_variable_with_one_subgroup_is_not_analysed(shipped_copy):
                                         f"'peers added to services' ({len(rep.trials) - coded} without a value)")
     table = render.subgroup_table(rep).frame
     assert "Setting (Egmose et al. 2023)" not in set(table["variable"])
+    # every column is filled where it applies: I² for each subgroup of two or more trials
+    several = table["trials"] >= 2
+    assert several.any() and (table.loc[several, "I²"].str.endswith("%")).all()
     listed = render.subgroups_not_done_md(rep)
     assert f"- {render.md_escape('Setting (Egmose et al. 2023)')}: " in listed
     assert render.md_escape(rep.subgroups["setting"]) in listed

@@ -35,8 +35,10 @@ def test_no_line_break_inside_a_number_an_interval_or_a_comparison():
     assert tables.keep_together("SMD 0.14 (0.06 to 0.21)") == f"SMD 0.14{NBSP}(0.06{NBSP}to{NBSP}0.21)"
     assert tables.keep_together("p < 0.001") == f"p{NBSP}<{NBSP}0.001"
     assert tables.keep_together("k = 19, trials = 18") == f"k{NBSP}={NBSP}19, trials{NBSP}={NBSP}18"
-    # words stay breakable
+    # words stay breakable, also in brackets with a number in them
     assert tables.keep_together("some concerns about bias") == "some concerns about bias"
+    phrase = "trivial (smaller than the minimally important difference of 0.2)"
+    assert tables.keep_together(phrase) == phrase
 
 
 @pytest.mark.parametrize("cell, shown", [

@@ -172,7 +172,10 @@ def _i2(res) -> str:
 
 
 def subgroup_table(rep: DomainReport, label: str | None = None):
-    """Subgroup estimates and tests for differences (a pandas Styler, shown without index)."""
+    """Subgroup estimates and tests for differences, one row per subgroup (a numbered table).
+
+    I² is tau²-based (as in the pooled table's headline); empty for a subgroup of one trial.
+    """
     records = []
     effect = f"{rep.effect_label} [95% CI]"
     for column, title in SUBGROUP_VARIABLES:
@@ -192,7 +195,7 @@ def subgroup_table(rep: DomainReport, label: str | None = None):
                 "note": "; ".join(result.notes) if first else "",
             })
             first = False
-    columns = ["variable", "subgroup", "trials", effect, "I² (Q-based)", "test for differences", "note"]
+    columns = ["variable", "subgroup", "trials", effect, "I²", "test for differences", "note"]
     return pd.DataFrame(records, columns=columns).pipe(_table, label,
                                                        "Subgroup estimates and tests for subgroup differences")
 

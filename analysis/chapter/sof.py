@@ -144,7 +144,8 @@ def sof_table_md(rows: list[dict], *, details: bool = True, name: str | None = N
                      if r.get("certainty_label") else "not graded")
         lines.append([outcome, f"{r['participants']} ({r['studies']})", relative, absolute_text(r), certainty,
                       md_escape(r.get("comment") or r.get("statement") or "")])
-    text = markdown_table(header, lines, caption="Summary of findings (GRADE)", name=name).rstrip("\n")
+    text = markdown_table(header, lines, caption="Summary of findings (GRADE)", name=name,
+                          css_class="sof").rstrip("\n")
     if notes:
         text += "\n\n" + "\n".join(f"{i}. {md_escape(n)}" for i, n in enumerate(notes, 1))
     used = sorted({r["effect"].get("code", "SMD") for r in rows})

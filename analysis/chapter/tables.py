@@ -39,6 +39,8 @@ _DIGIT = re.compile(r"\d")
 
 # spaces that must not break: inside brackets of numbers, around "to" between numbers, after a
 # comparison sign, around "=" in "k = 19"
+#: The longest bracketed text kept on one line ("(95% CI −0.14 to 0.49)" is 23 characters).
+MAX_KEPT = 28
 _IN_BRACKETS = re.compile(r"[\[(][^\[\]()]*\d[^\[\]()]*[\])]")
 _TO = re.compile(r"(?<=[\d%]) to (?=[\d\u2212\-+])")
 _AFTER_SIGN = re.compile(r"(?<=[<>=\u2264\u2265]) (?=[\d\u2212\-+.])")
@@ -74,7 +76,10 @@ def clean_missing(text: str) -> str:
 
 def keep_together(text: str) -> str:
     """Replace the spaces inside numbers, intervals and comparisons by no-break spaces."""
-    text = _IN_BRACKETS.sub(lambda m: m.group(0).replace(" ", NBSP), text)
+    # a bracketed number or interval stays whole; a bracketed phrase that merely contains a number
+    # ("(smaller than the minimally important difference of 0.2)") wraps like any other text
+    text = _IN_BRACKETS.sub(lambda m: m.group(0).replace(" ", NBSP) if len(m.group(0)) <= MAX_KEPT else m.group(0),
+                            text)
     text = _TO.sub(f"{NBSP}to{NBSP}", text)
     text = _AFTER_SIGN.sub(NBSP, text)
     text = _BEFORE_SIGN.sub(NBSP, text)
