@@ -1,2 +1,5 @@
-"""The book: the build (fingerprints, chapter execution, results, atomic publication), the
-generated overview pages and the changelog of releases."""
+"""The book: its build, the generated overview pages and the changelog of releases.
+
+The build fingerprints the chapters, executes them, writes their results and publishes the book
+atomically.
+"""

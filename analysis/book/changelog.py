@@ -48,8 +48,11 @@ def _table_hashes(frame: pd.DataFrame, key: str) -> dict[str, str]:
 
 
 def _conclusion(result: dict) -> str:
-    """Direction of a domain's main result in words: which side its 95% CI lies on (a ratio is
-    analysed on the log scale; ``orientation`` -1 means that a lower value favours peer support)."""
+    """Direction of a domain's main result in words: which side of no effect its 95% CI lies on.
+
+    A ratio is analysed on the log scale; ``orientation`` -1 means that a lower value favours peer
+    support.
+    """
     primary = result.get("primary", result)
     lo, hi = primary.get("ci_low"), primary.get("ci_high")
     if lo is None or hi is None or primary.get("k", 2) < 2:
@@ -80,8 +83,11 @@ def _study_states(ds) -> dict:
 
 def snapshot(ds, domain_results: dict, version: str | None = None, date: str | None = None,
              notes: str | None = None) -> dict:
-    """The comparable state of the review: data hashes, what each trial holds, the curation
-    decisions, the mapping of published estimates and each domain's main result."""
+    """The comparable state of the review, as :func:`diff` compares it.
+
+    It holds the data hashes, what each trial holds, the curation decisions, the mapping of
+    published estimates and each domain's main result.
+    """
     studies = _table_hashes(ds.studies, "study_id")
     outcomes = ds.raw_outcomes
     rows = _table_hashes(outcomes, "outcome_id")
@@ -170,8 +176,10 @@ def _events(old: dict, new: dict) -> list[dict]:
 
 
 def diff(old: dict | None, new: dict) -> dict:
-    """Differences between two snapshots (``old`` None: first release): the events, and the
-    domains whose numbers changed, conclusion changes first."""
+    """Differences between two snapshots: the events, and the domains whose numbers changed.
+
+    ``old`` is None for the first release. Domains whose conclusion changed come first.
+    """
     if old is None:
         return {"since": None, "added": sorted(new["trials"]), "removed": [], "changed": [], "events": [],
                 "domains": []}
@@ -220,8 +228,11 @@ def _result_md(result: dict | None) -> str:
 
 
 def changes_md(changes: dict, link=None) -> str:
-    """The changes in Markdown: what happened (by kind, with trial names), then the domains whose
-    numbers changed, conclusion changes first. ``link(domain_id)`` gives a chapter's link target."""
+    """The changes in Markdown: what happened, then the domains whose numbers changed.
+
+    What happened is listed by kind, with trial names; domains whose conclusion changed come
+    first. ``link(domain_id)`` gives a chapter's link target.
+    """
     lines = []
     if changes.get("since") is None and not changes["domains"]:
         return f"First release: {len(changes['added'])} trials listed (with outcome data or awaiting extraction).\n"
@@ -260,9 +271,10 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def release(version: str, data_dir, results_dir, today: str | None = None, notes: str | None = None) -> Path:
-    """Record the built results of ``data_dir`` as release ``version``: the snapshot
-    (``release.json``), a changelog entry with the release notes, and the version and date in
-    ``datapackage.json``.
+    """Record the built results of ``data_dir`` as release ``version``.
+
+    A release writes the snapshot (``release.json``), a changelog entry with the release notes,
+    and the version and date in ``datapackage.json``.
 
     Refused (:class:`ReleaseError`, nothing written): a malformed version; a version not greater
     than the last release's; invalid data; missing results; results built from other data than

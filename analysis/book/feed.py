@@ -34,8 +34,11 @@ def _entry(entry_id: str, title: str, date: str, link: str, summary: str) -> str
 
 
 def atom_feed(title: str, history: str | None, changes: dict, updated: str) -> str:
-    """The Atom document. ``updated``: the date of the data's last change or release (YYYY-MM-DD);
-    links are relative to the book's root, where the feed is published."""
+    """The Atom document: an entry per domain whose conclusion changed, then one per release.
+
+    ``updated`` is the date of the data's last change or release (YYYY-MM-DD); links are relative
+    to the book's root, where the feed is published.
+    """
     entries = []
     for d in changes.get("domains", []):
         if d.get("conclusion_change"):

@@ -66,9 +66,12 @@ RELEASE_FILES = {"release.json", "CHANGELOG.md"}
 
 
 def data_fingerprint(data_dir) -> str:
-    """Hash of everything in a dataset directory that results depend on: every file but the release
-    bookkeeping, with ``datapackage.json`` read without its ``version`` and ``updated`` (which a
-    release sets). The build records it with its results; a release refuses results of other data."""
+    """Hash of everything in a dataset directory that results depend on.
+
+    Every file but the release bookkeeping is hashed, with ``datapackage.json`` read without its
+    ``version`` and ``updated`` (which a release sets). The build records it with its results; a
+    release refuses results of other data.
+    """
     data_dir = Path(data_dir)
     parts: list[bytes] = []
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):

@@ -219,8 +219,11 @@ class DomainReport:
         }
 
     def arm_data(self) -> pd.DataFrame:
-        """Arm-level data of each trial in forest-plot order (a trial whose rows were combined has
-        none): means, SDs and ns, or events and totals for binary domains."""
+        """Arm-level data of each trial, in forest-plot order.
+
+        The columns are means, SDs and ns, or events and totals for binary domains; a trial whose
+        rows were combined has none.
+        """
         columns = ["events1", "total1", "events2", "total2"] if self.is_binary else \
             ["n1", "mean1", "sd1", "n2", "mean2", "sd2"]
         return self.trials[columns].reset_index(drop=True)
@@ -305,16 +308,21 @@ class DomainReport:
 
 
 def row_participants(rows: pd.DataFrame) -> np.ndarray:
-    """Participants of each row in its comparison: ``n1 + n2``, or ``total1 + total2`` for event
-    rows; NaN for a row with a reported effect (no arm sizes)."""
+    """Participants of each row in its comparison.
+
+    They are ``n1 + n2``, or ``total1 + total2`` for event rows; NaN for a row with a reported
+    effect (no arm sizes).
+    """
     n = rows["n1"].astype(float) + rows["n2"].astype(float)
     return n.fillna(rows["total1"].astype(float) + rows["total2"].astype(float)).to_numpy(float)
 
 
 def trial_participants(rows: pd.DataFrame) -> float:
-    """Participants of one trial: its row with most participants that gives arm sizes; the trial's
-    randomised total (``n_total``) only when no row does (a total can include arms the comparison
-    leaves out, e.g. a third arm)."""
+    """Participants of one trial: those of its row with most participants that gives arm sizes.
+
+    The trial's randomised total (``n_total``) is used only when no row gives arm sizes (a total
+    can include arms the comparison leaves out, e.g. a third arm).
+    """
     n = row_participants(rows)
     if np.isfinite(n).any():
         return float(np.nanmax(n))
@@ -359,9 +367,13 @@ def _common(values):
 
 
 def trials_of(rows: pd.DataFrame, rho: float = WITHIN_TRIAL_R, measure: str = "GEN") -> pd.DataFrame:
-    """One row per trial, in the order of ``rows``: the trial's effect (its row, or its rows
-    combined with within-trial correlation ``rho``), its participants, risk of bias and
-    characteristics, and arm-level data when it has a single row."""
+    """One row per trial, in the order of ``rows``, with the trial's effect and description.
+
+    Each row holds the trial's effect (its row, or its rows combined with within-trial
+    correlation ``rho``: :func:`analysis.stats.sensitivity.aggregate`, Borenstein et al. 2009,
+    ch. 24), its participants, risk of bias and characteristics, and arm-level data when it has a
+    single row.
+    """
     combined = sensitivity.aggregate(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float),
                                      rows["study_id"].tolist(), rho=rho, measure=measure)
     n = row_participants(rows)
@@ -473,9 +485,12 @@ def analyse_domain(ds, domain_id: str, preset: str = MAIN_PRESET, method=None, c
 
 
 def _subgroups(rep: DomainReport) -> None:
-    """Subgroups by each variable: trials without a value (e.g. a trial the classifying review did
-    not include) are left out, and a variable is analysed only where at least two subgroups have
-    trials (and the domain has three trials)."""
+    """Analyse the domain by each subgroup variable, into ``rep.subgroups``.
+
+    Trials without a value (e.g. a trial the classifying review did not include) are left out,
+    and a variable is analysed only where at least two subgroups have trials (and the domain has
+    three trials).
+    """
     trials, primary = rep.trials, rep.primary
     for column, _ in SUBGROUP_VARIABLES:
         values = trials[column].tolist() if column in trials.columns else [None] * len(trials)

@@ -82,7 +82,8 @@ def _row_differences(ds, recorded: pd.DataFrame, curated: pd.DataFrame,
     """Rows whose effect differs between the as-published and the curated analysis, with why.
 
     The reason is the curation decision(s) on the row, else how the curated effect was computed
-    (a recomputation from the arm data that does not reproduce the recorded g)."""
+    (a recomputation from the arm data that does not reproduce the recorded g).
+    """
     by_id = curated.set_index("outcome_id")
     decisions: dict = {}
     for a in ds.applied:
@@ -121,7 +122,7 @@ def _num(value):
 
 
 def _matches(printed: str, value) -> bool:
-    """Does ``value`` round to the printed text (``0.10`` -> 2 decimals; ``<0.001`` is a bound)?"""
+    """Whether ``value`` rounds to the printed text (``0.10`` -> 2 decimals; ``<0.001`` is a bound)."""
     if value is None:
         return False
     text = printed.strip().replace("\u2212", "-").rstrip("%")

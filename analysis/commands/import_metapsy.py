@@ -1,5 +1,7 @@
-"""``python -m analysis import-metapsy PATH [--out DIR]``: convert a Metapsy-standard database into
-``data/`` (see :mod:`analysis.dataset.metapsy`)."""
+"""``python -m analysis import-metapsy``: convert a Metapsy-standard database into ``data/``.
+
+Usage: ``python -m analysis import-metapsy PATH [--out DIR]`` (see :mod:`analysis.dataset.metapsy`).
+"""
 from __future__ import annotations
 
 import argparse

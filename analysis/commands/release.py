@@ -1,5 +1,8 @@
-"""``python -m analysis release --version YY.MINOR.PATCH [--notes TEXT] [--data DIR] [--results DIR]``: record the
-built results as a release (see :func:`analysis.book.changelog.release`)."""
+"""``python -m analysis release``: record the built results as a release.
+
+Usage: ``python -m analysis release --version YY.MINOR.PATCH [--notes TEXT] [--data DIR] [--results DIR]``
+(see :func:`analysis.book.changelog.release`).
+"""
 from __future__ import annotations
 
 import argparse

@@ -294,8 +294,11 @@ _TEMPLATE_TABLES = ("studies", "study_characteristics", "outcomes", "risk_of_bia
 
 
 def template(package: dict) -> str:
-    """``data/templates/trial.yml``: every column of every table a trial file may hold, empty,
-    with the schema's description and rules as comments (generated from ``datapackage.json``)."""
+    """The trial template ``data/templates/trial.yml``, generated from ``datapackage.json``.
+
+    It lists every column of every table a trial file may hold, empty, with the schema's
+    description and rules as comments.
+    """
     resources = {r["name"]: r for r in package["resources"] if r.get("path", "").endswith(".csv")}
     lines = ["# A trial for `python -m analysis add FILE.yml` (copy this file, fill it, delete what you do not",
              "# need). Keys are table names; each holds a list of rows keyed by column names",

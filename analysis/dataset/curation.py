@@ -65,8 +65,11 @@ def check_curation(tables: dict[str, Table]) -> list[Issue]:
 
 
 def _check_rob_decision(row: dict, line: int, tables: dict[str, Table], targets: dict, issue) -> list[Issue]:
-    """A decision on ``risk_of_bias.<column>``: the column exists, the row exists, ``set`` names
-    the raw value in ``old_value`` and a valid ``new_value``."""
+    """Check a curation decision on ``risk_of_bias.<column>``.
+
+    The column exists, the row exists, ``set`` names the raw value in ``old_value`` and a valid
+    ``new_value``.
+    """
     rob = tables.get("risk_of_bias")
     fname, column = row["field"], row["field"][len(ROB_PREFIX):]
     if rob is None or rob.field_named(column) is None or column in ("study_id", "outcome_id"):
@@ -97,8 +100,10 @@ def _check_rob_decision(row: dict, line: int, tables: dict[str, Table], targets:
 
 
 def apply_rob_curation(raw: pd.DataFrame, curation: pd.DataFrame | None) -> pd.DataFrame:
-    """The curated view of the risk-of-bias table: ``set`` decisions on ``risk_of_bias.<column>``
-    applied (``raw`` is not modified). Assumes :func:`check_curation` found no error."""
+    """The curated view of the risk-of-bias table: ``set`` decisions on ``risk_of_bias.<column>`` applied.
+
+    ``raw`` is not modified. Assumes :func:`check_curation` found no error.
+    """
     view = raw.copy()
     if curation is None or view.empty:
         return view

@@ -27,10 +27,12 @@ LOG_OR_TO_SMD = math.sqrt(3) / math.pi
 
 
 def events_as_smd(rows: pd.DataFrame, higher_is_better: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log odds ratio (0.5 added to zero cells) converted to the SMD scale: g = ln(OR) sqrt(3)/pi,
-    var = var(ln OR) 3/pi^2 (Chinn 2000). A bad event (``higher_is_better`` False) flips the sign
-    so that positive favours peer support."""
+    """Effects of event rows on the SMD scale, converted from the log odds ratio.
 
+    The log odds ratio (0.5 added to zero cells) is converted by g = ln(OR) sqrt(3)/pi,
+    var = var(ln OR) 3/pi^2 (Chinn 2000). A bad event (``higher_is_better`` False) flips the sign
+    so that positive favours peer support.
+    """
     es = escalc("OR", **{c: rows[c].to_numpy(float) for c in REQUIRED_BY_TYPE["events"]}, drop00=False)
     sign = np.where(higher_is_better, 1.0, -1.0)
     return sign * es.yi * LOG_OR_TO_SMD, es.vi * LOG_OR_TO_SMD ** 2

@@ -17,8 +17,11 @@ def atomic_write(path, content: str | bytes) -> None:
 
 
 def write_if_changed(path, content: str | bytes) -> bool:
-    """Write ``content`` unless the file already holds it (so that tools watching modification
-    times, such as Sphinx, re-read only what changed); returns True when written."""
+    """Write ``content`` unless the file already holds it; returns True when written.
+
+    An unchanged file keeps its modification time, so that tools watching modification times,
+    such as Sphinx, re-read only what changed.
+    """
     path = Path(path)
     data = content.encode("utf-8") if isinstance(content, str) else content
     if path.exists() and path.read_bytes() == data:

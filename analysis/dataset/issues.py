@@ -8,8 +8,11 @@ SEVERITIES = ("error", "warning", "note")
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem found in the data, rendered as
-    ``data/outcomes.csv:17: column 'sd1': value '-1': rule sd-positive: SD must be > 0``."""
+    """One problem found in the data, located by file, line, column and value, with its rule.
+
+    It is rendered as
+    ``data/outcomes.csv:17: column 'sd1': value '-1': rule sd-positive: SD must be > 0``.
+    """
 
     file: str
     line: int | None

@@ -184,8 +184,7 @@ def load(data_dir="data", curated: bool = True) -> Dataset:
 
 
 def domain_rows(ds: Dataset, domain_id: str, curated: bool = True) -> pd.DataFrame:
-    """Outcome rows of a domain at its time point, joined with study characteristics and overall
-    risk of bias.
+    """Outcome rows of a domain at its time point, joined with study characteristics and overall risk of bias.
 
     Rows come from the curated view (``curated=True``, if ``ds`` was loaded curated) or from the
     raw file, selected by the domain's ``select`` and ``timepoint`` (:func:`at_timepoint`). Study
@@ -211,8 +210,11 @@ def domain_rows(ds: Dataset, domain_id: str, curated: bool = True) -> pd.DataFra
 
 
 def citation_keys(ds: Dataset, study_ids) -> list[str]:
-    """BibTeX keys of every report of the trials ``study_ids``: each trial's main report
-    (``studies.citation_key``) and its further reports (``study_references``), sorted."""
+    """BibTeX keys of every report of the trials ``study_ids``, sorted.
+
+    The reports are each trial's main report (``studies.citation_key``) and its further reports
+    (``study_references``).
+    """
     wanted = set(study_ids)
     keys = set(ds.studies.loc[ds.studies["study_id"].isin(wanted), "citation_key"])
     if not ds.study_references.empty:

@@ -405,6 +405,28 @@ def population(rows: list[SourceRow], label: str) -> str:
 
 
 def convert_study(label: str, rows: list[SourceRow]) -> dict:
+    """The ``studies.csv`` row of one Metapsy study.
+
+    Study-level columns must agree across the study's rows (:func:`study_value`); coded values
+    are mapped to the schema's terms (``FORMATS``, ``DELIVERIES``, ``COMPARATORS``,
+    ``STRUCTURES``, ``COUNTRIES``), the population by :func:`population`. Every trial of the
+    database randomised individuals to two arms; setting, peer role and randomised total are
+    left empty (Metapsy does not code them), and the descriptive columns the schema lacks go to
+    ``notes`` (:func:`study_notes`).
+
+    Parameters
+    ----------
+    label : str
+        The Metapsy study label, e.g. ``"Rüsch, 2014"`` (see :func:`study_key`).
+    rows : list of SourceRow
+        The study's rows of ``data.csv``, in file order.
+
+    Returns
+    -------
+    dict
+        The row, keyed by ``STUDY_COLUMNS``. Raises :class:`SourceError` for values that
+        disagree between rows or are not in a mapping.
+    """
     study_id, display = study_key(label)
     first = rows[0]
 
@@ -445,6 +467,11 @@ def convert_study(label: str, rows: list[SourceRow]) -> dict:
 
 
 def effect_se_reason(row: SourceRow) -> str:
+    """The note saying why a row becomes an ``effect-se`` row with ``yi = .g``.
+
+    A dichotomous outcome (its event columns are misaligned in this database), an effect Metapsy
+    pooled over sub-scales (``pooled`` in the instrument name), or a row without arm means and SDs.
+    """
     if row.text("outcome_type") == "dich":
         return ("dichotomous outcome: yi = .g as converted by Metapsy (event columns of this "
                 "database are misaligned)")
@@ -454,6 +481,28 @@ def effect_se_reason(row: SourceRow) -> str:
 
 
 def convert_outcome(row: SourceRow, study_id: str) -> dict:
+    """The ``outcomes.csv`` row of one record of ``data.csv``.
+
+    A continuous record with arm means, SDs and ns becomes an ``msd`` row; any other becomes an
+    ``effect-se`` row with ``yi = .g`` and ``sei = .g_se`` (arm ns kept, means and SDs left empty)
+    and the reason in ``notes`` (:func:`effect_se_reason`). Every row keeps ``.g`` and ``.g_se`` in
+    ``recorded_g`` and ``recorded_g_se``; ``time_weeks`` is left empty and the Metapsy value is
+    noted (see the module docstring). ``outcome_id`` is ``<study_id>-<instrument code>``.
+
+    Parameters
+    ----------
+    row : SourceRow
+        The record.
+    study_id : str
+        The review's identifier of the record's study (:func:`study_key`).
+
+    Returns
+    -------
+    dict
+        The row, keyed by ``OUTCOME_COLUMNS``. Raises :class:`SourceError` for an instrument,
+        comparator, category or sub-category not in its mapping, a time point other than
+        ``post``, a missing ``.g`` or ``.g_se`` and a number cell that does not parse.
+    """
     instrument = row.text("instrument")
     spec = mapped(row, "instrument", INSTRUMENTS)
     comparator, arm2 = mapped(row, "condition_arm2", COMPARATORS)
@@ -498,6 +547,11 @@ def convert_outcome(row: SourceRow, study_id: str) -> dict:
 
 
 def rob_ratings(row: SourceRow) -> tuple[str, ...]:
+    """The RoB 2 judgements of a record, domains 1 to 5 then overall, in the schema's terms.
+
+    Each of ``ROB_SOURCE_COLUMNS`` is mapped by ``ROB_LEVELS``; a missing or unknown judgement
+    raises :class:`SourceError`.
+    """
     return tuple(mapped(row, col, ROB_LEVELS) for col in ROB_SOURCE_COLUMNS)
 
 
@@ -518,6 +572,11 @@ def convert_rob(study_id: str, rows: list[SourceRow], outcome_ids: list[str]) ->
 
 
 def instrument_rows(outcomes: list[dict]) -> list[dict]:
+    """The ``instruments.csv`` rows of the instruments ``outcomes`` use, sorted by instrument text.
+
+    Construct, direction (``higher_is_better`` as ``true``/``false``), scale range and notes come
+    from ``INSTRUMENTS``.
+    """
     used = sorted({o["instrument"] for o in outcomes})
     return [{"instrument": text, "construct": INSTRUMENTS[text].construct,
              "higher_is_better": "true" if INSTRUMENTS[text].higher_is_better else "false",
@@ -590,6 +649,11 @@ def convert(source_dir: Path) -> dict:
 
 
 def check_unique(records: list[dict], key: str) -> None:
+    """Check that no two converted records have the same ``key``.
+
+    Raises :class:`SourceError` naming the source rows of both records (two study labels that
+    give one ``study_id``, or two records of a study whose instruments have one code).
+    """
     seen: dict[str, str] = {}
     for record in records:
         if record[key] in seen:
@@ -620,6 +684,11 @@ def preserved_rows(path: Path, columns: list[str], key: list[str],
 
 
 def write_csv(path: Path, columns: list[str], records: list[dict]) -> None:
+    """Write ``records`` as a CSV table with the header ``columns``, in the order given.
+
+    Lines end with a line feed whatever the platform; the file is replaced atomically
+    (:func:`analysis.dataset.files.atomic_write`).
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -628,8 +697,12 @@ def write_csv(path: Path, columns: list[str], records: list[dict]) -> None:
 
 
 def sign_disagreements(outcomes: list[dict]) -> list[str]:
-    """``source_row`` of msd rows whose recorded g has the opposite sign of the oriented mean
-    difference (the plausibility check of each instrument's direction)."""
+    """Source rows whose recorded g and oriented mean difference disagree in sign.
+
+    Returns the ``source_row`` of each ``msd`` row whose recorded g has the opposite sign of its
+    mean difference ``mean1 - mean2`` oriented by the instrument's direction (negated where lower
+    is better): the plausibility check of each instrument's direction.
+    """
     result = []
     for o in outcomes:
         if o["data_type"] != "msd":

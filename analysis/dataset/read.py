@@ -112,8 +112,11 @@ def _column_dtype(column: pd.Series, kind: str) -> pd.Series:
 
 
 def _decode(data: bytes, file: str) -> tuple[str, list[Issue]]:
-    """UTF-8 text; invalid bytes are kept as lone surrogates (``surrogateescape``) so that the
-    cell holding them can be reported with its line and column (see :func:`parse_cell`)."""
+    """Decode a file's bytes as UTF-8 text, reporting (and dropping) a byte-order mark.
+
+    Invalid bytes are kept as lone surrogates (``surrogateescape``) so that the cell holding them
+    can be reported with its line and column (see :func:`parse_cell`). Returns (text, issues).
+    """
     issues = []
     if data.startswith(b"\xef\xbb\xbf"):
         issues.append(Issue(file, 1, None, None, "bom",
@@ -123,7 +126,7 @@ def _decode(data: bytes, file: str) -> tuple[str, list[Issue]]:
 
 
 def _printable(text: str) -> str:
-    """``text`` with undecodable bytes shown as ``\\xNN``."""
+    r"""``text`` with undecodable bytes shown as ``\xNN``."""
     return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in text)
 
 
@@ -265,6 +268,29 @@ def parse_cell(cell: str, f: dict, missing: set) -> tuple[object, tuple[str, str
 
 
 def typed_cell(cell: str, kind: str, f: dict) -> tuple[object, tuple[str, str] | None]:
+    """Convert a non-missing cell to the value of its Table Schema type.
+
+    Parameters
+    ----------
+    cell : str
+        The cell's text as read from the CSV file.
+    kind : str
+        The field's type: ``number``, ``integer``, ``year``, ``boolean``, ``date`` or ``string``.
+    f : dict
+        The field's descriptor; a boolean field's ``trueValues`` and ``falseValues`` are read from it.
+
+    Returns
+    -------
+    tuple
+        ``(value, None)``, or ``(None, (rule, message))`` when the cell is not a value of its type:
+        leading or trailing space; in a number, integer or year column a missing-value code
+        (``NA``, ``NR``, ...), text that does not parse (a decimal comma in a number is named), a
+        number that is not finite (``nan``, ``inf``) or one beyond ``MAX_ABS_NUMBER`` in
+        magnitude; a year that is not four digits; a boolean outside the true and false values;
+        a date not ``YYYY-MM-DD``. Numbers are floats, integers and years ints, booleans bools,
+        dates ISO strings; strings are returned unchanged. Constraints (``enum``, ``minimum``,
+        ...) are checked by the caller.
+    """
     if cell != cell.strip():
         return None, ("whitespace", "leading or trailing space")
     if kind in ("number", "integer", "year") and cell.lower() in _MISSING_CODES:
@@ -353,6 +379,27 @@ def _check_unique(table: Table, key) -> list[Issue]:
 
 
 def check_foreign_keys(tables: dict[str, Table], schemas: dict[str, dict], names: dict[str, str]) -> list[Issue]:
+    """Rows whose foreign key is not found in the table it refers to (rule ``foreign-key``).
+
+    The keys checked are the schemas' ``foreignKeys`` and those of the data contract
+    (``CONTRACT_FOREIGN_KEYS``), even where a schema omits them. A row with a missing key value,
+    and a link whose table or columns are absent (reported elsewhere), are not checked.
+
+    Parameters
+    ----------
+    tables : dict
+        The tables read, by table name (file stem).
+    schemas : dict
+        Each table's Table Schema, by table name.
+    names : dict
+        Table name of each resource name of ``datapackage.json`` (a foreign key names its
+        ``reference.resource``; an empty one refers to the table itself).
+
+    Returns
+    -------
+    list of Issue
+        One error per row and key not found.
+    """
     links = set()
     for name, schema in schemas.items():
         for fk in schema.get("foreignKeys", []):
@@ -378,6 +425,23 @@ def check_foreign_keys(tables: dict[str, Table], schemas: dict[str, dict], names
 
 
 def read_package(data_dir: Path, label: str) -> tuple[dict | None, list[Issue]]:
+    """Read and check ``datapackage.json`` of a dataset directory.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The dataset directory.
+    label : str
+        How messages name the directory (e.g. ``data``).
+
+    Returns
+    -------
+    tuple
+        ``(package, issues)``. ``package`` is None when the file is missing, not UTF-8, not JSON or
+        has no list of resources. Issues also report a version that is not ``YY.MINOR.PATCH`` and,
+        for each CSV resource, a schema file that is missing or not JSON, a schema without fields
+        and a field type the reader does not understand (``FIELD_TYPES``).
+    """
     file = f"{label}/datapackage.json"
     path = data_dir / "datapackage.json"
     if not path.exists():
@@ -492,4 +556,5 @@ def _flow(value) -> str:
 
 
 def is_missing(value) -> bool:
+    """Whether a value read from a table is missing: None, ``pd.NA`` or a float NaN (an empty cell)."""
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))

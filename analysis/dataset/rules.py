@@ -151,7 +151,8 @@ def check_domains(located: list[tuple[int, dict]], rows: pd.DataFrame, instrumen
     measure cannot pool; event rows in an SMD domain without ``convert_binary: true``; an MD
     domain over several instruments (a raw difference needs one scale); a ratio or risk-difference
     domain whose events are good for some rows and harmful for others (the "favours" side of the
-    analysis would change meaning from row to row)."""
+    analysis would change meaning from row to row).
+    """
     direction = instruments.drop_duplicates("instrument").set_index("instrument")["higher_is_better"]
     issues = []
     for line, dom in located:
@@ -319,9 +320,12 @@ NEAR_MISS = 0.8
 
 
 def _note_if_decided(warning: Issue, study_id: str, outcome_id: str | None, applied: list[dict]) -> Issue:
-    """The warning as a note when a curation decision on the same study (and outcome, when the
-    decision names one) accounts for it: a study-level decision without a field, or one on the
-    warning's column (``risk_of_bias.<column>`` for the risk-of-bias table)."""
+    """The warning as a note when a curation decision accounts for it, else the warning unchanged.
+
+    A decision accounts for it when it is on the same study (and outcome, when the decision names
+    one) and is a study-level decision without a field, or one on the warning's column
+    (``risk_of_bias.<column>`` for the risk-of-bias table).
+    """
     why = []
     for a in applied:
         if a["study_id"] != study_id or (a.get("outcome_id") and a.get("outcome_id") != outcome_id):
@@ -337,8 +341,11 @@ def _note_if_decided(warning: Issue, study_id: str, outcome_id: str | None, appl
 
 
 def check_selection(located: list[tuple[int, dict]], rows: pd.DataFrame, file: str) -> list[Issue]:
-    """Warnings for outcome rows no domain selects, and for sub-domain names that are near misses of
-    a name a domain selects ("did you mean ...?"): a typo silently drops a trial from a chapter."""
+    """Warnings for outcome rows no domain selects, and for near misses of selected sub-domain names.
+
+    A sub-domain name that is a near miss of a name a domain selects gets "did you mean ...?": a
+    typo silently drops a trial from a chapter.
+    """
     selected = {"category": set(), "subdomain": set()}
     for _, dom in located:
         key, values = next(iter(dom["select"].items()))
@@ -374,8 +381,11 @@ def check_rob_coverage(tables: dict[str, Table], applied: list[dict]) -> list[Is
 
 
 def check_duplicates(tables: dict[str, Table], applied: list[dict]) -> list[Issue]:
-    """A probable second report entered as a new trial (warning): the same first author and year
-    as another study, or a label equal to the label another study has in a review."""
+    """Warnings for probable second reports entered as new trials.
+
+    A probable second report has the same first author and year as another study, or a label
+    equal to the label another study has in a review.
+    """
     studies = tables["studies"]
     links = tables.get("study_reviews")
     labels_elsewhere = {}
@@ -403,9 +413,12 @@ def check_duplicates(tables: dict[str, Table], applied: list[dict]) -> list[Issu
 
 
 def check_rob_algorithm(rob: pd.DataFrame, file: str, applied: list[dict]) -> list[Issue]:
-    """An overall RoB 2 judgement that contradicts the RoB 2 algorithm (Sterne et al. 2019): low
-    only when every domain is low; high whenever a domain is high (warning). With curation, a
-    decision on ``risk_of_bias.overall`` accounts for it (the curated analysis uses its value)."""
+    """Warnings for overall RoB 2 judgements that contradict the RoB 2 algorithm (Sterne et al. 2019).
+
+    The algorithm makes the overall judgement low only when every domain is low, and high
+    whenever a domain is high. With curation, a decision on ``risk_of_bias.overall`` accounts for
+    a contradiction (the curated analysis uses its value).
+    """
     issues = []
     for rec in rob.to_dict("records"):
         domains = [rec.get(d) for d in ROB_DOMAINS]
@@ -438,8 +451,11 @@ def bib_keys(path) -> set[str]:
 
 
 def check_citations(tables: dict[str, Table], keys: set[str], bib_file: str) -> list[Issue]:
-    """Every trial's main report (studies.citation_key) and further reports (study_references)
-    are entries of references.bib, so that the book can cite them (error)."""
+    """Every report of a trial is an entry of references.bib, so that the book can cite it (error).
+
+    The reports are each trial's main report (studies.citation_key) and its further reports
+    (study_references).
+    """
     issues = []
     for name in ("studies", "study_references"):
         table = tables.get(name)

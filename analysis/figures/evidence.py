@@ -12,7 +12,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from analysis.figures.style import _MARGIN, BLUE, GREY, INK, MIN_FONT_SIZE, VERMILLION, YELLOW, _new_figure, _styled, _text_width
+from analysis.figures.style import (
+    _MARGIN,
+    BLUE,
+    GREY,
+    INK,
+    MIN_FONT_SIZE,
+    VERMILLION,
+    YELLOW,
+    _new_figure,
+    _styled,
+    _text_width,
+)
 
 #: AMSTAR 2 overall confidence -> (colour, marker, legend text); never colour alone.
 AMSTAR_STYLE = {

@@ -251,7 +251,8 @@ def _heterogeneity_text(res) -> str:
     """``Heterogeneity: tau2 = ..; I2 = ..%; Q = .., df = .. (p = ..)`` as in RevMan and metafor.
 
     The I² of a random-effects fit is tau²-based (RevMan since 2025, metafor), with the Q-based
-    value of Higgins & Thompson (2002) beside it; a common-effect fit has only the Q-based one."""
+    value of Higgins & Thompson (2002) beside it; a common-effect fit has only the Q-based one.
+    """
     if res.k < 2 or not _finite(res.q):
         return "Heterogeneity: not applicable (k = 1)"
     parts = [] if _is_fixed(res) else [f"\u03c4\u00b2 {_tau2_text(res.tau2)}"]

@@ -19,6 +19,23 @@ MAX_PARTICIPANTS = 1_000_000
 
 @dataclass(frozen=True)
 class Stability:
+    """The size of a new trial that would change whether the pooled 95% CI includes zero.
+
+    See the module docstring for the new trial (equal arms, SMD variance) and the refit.
+
+    Attributes
+    ----------
+    ci_excludes_zero : bool
+        Whether the main analysis's 95% CI excludes zero.
+    new_trial_effect : float
+        The effect (g) the new trial finds: 0 when the CI excludes zero, else the pooled estimate.
+    participants : int or None
+        The smallest even total sample size of a new trial that changes the conclusion; None when
+        no trial up to ``MAX_PARTICIPANTS`` participants does.
+    statement : str
+        The result as one sentence.
+    """
+
     ci_excludes_zero: bool
     new_trial_effect: float
     participants: int | None     # None: no trial up to MAX_PARTICIPANTS changes the conclusion

@@ -19,5 +19,17 @@ def _dedupe(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    """Register the extension with Sphinx: drop duplicate scripts when each page's context is made.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The Sphinx application.
+
+    Returns
+    -------
+    dict
+        The extension's metadata: it is safe for parallel reading and writing.
+    """
     app.connect("html-page-context", _dedupe, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -34,8 +34,10 @@ def _rating(value) -> str:
 
 
 def evidence_map_md(ds, fig_dir: Path, page_dir: Path) -> str:
-    """The evidence-map page: the figure (written to ``fig_dir``, linked relative to ``page_dir``), every
-    result of the umbrella review oriented, the inconsistencies."""
+    """The evidence-map page: the figure, every result of the umbrella review oriented, the inconsistencies.
+
+    The figure is written to ``fig_dir`` and linked relative to ``page_dir``.
+    """
     umb = umbrella_estimates(ds)
     drawn = drawable(umb)
     other_measure = umb[~umb.index.isin(drawn.index) & umb["oriented"].astype(bool)]

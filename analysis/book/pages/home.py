@@ -98,8 +98,11 @@ def pdf_md(name: str | None) -> str:
 
 
 def ds_updated(ds) -> str:
-    """The date of the data's last change or release: ``updated`` of datapackage.json (set by
-    ``python -m analysis add`` and ``release``), else the latest curation decision."""
+    """The date of the data's last change or release.
+
+    It is ``updated`` of datapackage.json (set by ``python -m analysis add`` and ``release``), else
+    the date of the latest curation decision (``unknown`` when there is neither).
+    """
     if ds.updated:
         return str(ds.updated)
     dates = [str(d) for d in ds.curation.get("date", pd.Series(dtype=str)).dropna()]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis import figures
-from analysis.chapter.page_figures import figure_block
 from analysis.chapter.findings import PERSPECTIVES
+from analysis.chapter.page_figures import figure_block
 from analysis.chapter.render import md_escape
 from analysis.figures.cfir import CFIR_DOMAINS
 
@@ -19,8 +19,10 @@ VALENCE = {"benefit": "benefit", "challenge": "challenge", "not-stated": "benefi
 
 
 def implementation_md(summary: dict, fig_dir: Path, page_dir: Path) -> str:
-    """The page (Markdown) from the implementation summary; its figure is written to ``fig_dir``
-    (linked relative to ``page_dir``)."""
+    """The implementation and experiences page (Markdown) from the implementation summary.
+
+    Its figure is written to ``fig_dir`` (linked relative to ``page_dir``).
+    """
     c = summary["counts"]
     amstar = ", ".join(f"{n} {md_escape(k.replace('-', ' '))}" for k, n in sorted(c["reviews_by_amstar"].items()))
     parts = [

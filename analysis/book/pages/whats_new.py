@@ -6,6 +6,23 @@ from analysis.chapter.render import md_escape
 
 
 def whats_new_md(changes: dict, history: str | None) -> str:
+    """The What's-new page (Markdown): the changes since the last release, then the release history.
+
+    Parameters
+    ----------
+    changes : dict
+        The differences between the last release's snapshot and the current state
+        (:func:`analysis.book.changelog.diff`); without a release, every trial is new.
+    history : str or None
+        The release history (``CHANGELOG.md`` of the data directory), None when there is none. A
+        leading title line (``# ...``) is dropped and the release headings (``## ...``) become
+        ``### ...``, under the page's "Release history".
+
+    Returns
+    -------
+    str
+        The page; chapter links are relative to ``chapters/generated/``, where it is written.
+    """
     since = changes.get("since")
     parts = ["# What's new\n",
              "Every change to the data since the last release, by kind, and the outcomes whose results moved "
