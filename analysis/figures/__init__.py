@@ -15,9 +15,10 @@ from analysis.figures.flow import prisma
 from analysis.figures.forests import cumulative_forest, forest, leave_one_out_plot
 from analysis.figures.monitoring import sequential
 from analysis.figures.rob import rob_proportions, rob_summary, rob_traffic_light
-from analysis.figures.style import save
+from analysis.figures.style import ReviewFigure, save
 
 __all__ = [
+    "ReviewFigure",
     "forest", "funnel", "cumulative_forest", "leave_one_out_plot", "baujat", "baujat_points",
     "rob_traffic_light", "rob_summary", "rob_proportions", "prisma", "sequential", "evidence_map", "cfir_map",
     "save",

@@ -129,11 +129,11 @@ def escalc(measure, *, n1=None, mean1=None, sd1=None, n2=None, mean2=None, sd2=N
     **SMD** (Hedges' g; Hedges 1981, eq. 6e; Borenstein et al. 2009, ch. 4):
     :math:`s_p = \sqrt{((n_1-1)s_1^2 + (n_2-1)s_2^2)/m}`, :math:`m = n_1+n_2-2`,
     :math:`d = (\bar x_1 - \bar x_2)/s_p`, :math:`g = J d` with the exact correction
-    :math:`J = \Gamma(m/2) / (\sqrt{m/2}\,\Gamma((m-1)/2))`. Variance by ``vtype``:
+    :math:`J = \Gamma(m/2) / (\sqrt{m/2}\Gamma((m-1)/2))`. Variance by ``vtype``:
 
     - ``"LS"`` (metafor default): :math:`1/n_1 + 1/n_2 + g^2/(2N)`, :math:`N = n_1+n_2`;
     - ``"UB"`` (metafor ``vtype="UB"``, R meta ``exact.smd=TRUE``; Hedges 1983):
-      :math:`1/n_1 + 1/n_2 + (1 - (m-2)/(m J^2))\,g^2`;
+      :math:`1/n_1 + 1/n_2 + (1 - (m-2)/(m J^2)) g^2`;
     - ``"revman5"`` (RevMan 5 statistical methods, Deeks & Higgins 2010): approximate
       :math:`J = 1 - 3/(4N - 9)` and :math:`N/(n_1 n_2) + g^2/(2(N - 3.94))`.
 
@@ -276,7 +276,7 @@ class _Checker:
 
 
 def _hedges_j(m: np.ndarray) -> np.ndarray:
-    r"""Exact small-sample correction :math:`J(m) = \Gamma(m/2)/(\sqrt{m/2}\,\Gamma((m-1)/2))`.
+    r"""Exact small-sample correction :math:`J(m) = \Gamma(m/2)/(\sqrt{m/2}\Gamma((m-1)/2))`.
 
     Hedges (1981), eq. 6e; computed on the log scale so that large ``m`` does not overflow; the
     terms are summed in metafor's order, so that the UB variance, whose ``1 - (m-2)/(m J^2)``
@@ -382,7 +382,7 @@ def se_from_ci(ci_low, ci_high, *, level=95, log=False) -> np.ndarray:
 
 
 def design_effect(m, icc):
-    r"""Design effect of a cluster-randomised trial, :math:`1 + (m - 1)\,\mathrm{ICC}`.
+    r"""Design effect of a cluster-randomised trial, :math:`1 + (m - 1) \mathrm{ICC}`.
 
     ``m`` is the average cluster size and ``icc`` the intra-cluster correlation (Cochrane
     Handbook v6, section 23.1.4; Donner & Klar 2000).

@@ -6,6 +6,8 @@
 //    understood; an interval sorts by its estimate), other cells alphabetically; empty cells last.
 // 2. Scroll cues: a table or figure wider than its column scrolls inside its own box; a line
 //    above the box says so while it overflows (updated when the window is resized).
+// 3. Collapsed cells (Learn solutions, model answers): the toggle's accessible name is the text it
+//    shows ("Show the solution"), not the generic label the notebook renderer gives every toggle.
 (function () {
   "use strict";
 
@@ -84,8 +86,15 @@
     });
   }
 
+  function nameToggles() {
+    document.querySelectorAll('details > summary[aria-label="Toggle hidden content"]').forEach(function (summary) {
+      if (summary.textContent.trim()) { summary.removeAttribute("aria-label"); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("table.sortable").forEach(makeSortable);
+    nameToggles();
     updateScrollCues();
     window.addEventListener("load", updateScrollCues);
     window.addEventListener("resize", updateScrollCues);

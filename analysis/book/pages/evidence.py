@@ -56,7 +56,7 @@ def evidence_map_md(ds, fig_dir: Path, page_dir: Path) -> str:
                      page_dir=page_dir,
                      caption=f"{len(drawn)} pooled standardised mean differences (95% CI) of earlier meta-analyses by "
                              "outcome, oriented so that positive values favour peer support. Colour and marker give "
-                             "the AMSTAR 2 rating of the review (circle high, diamond moderate, triangle up low, "
+                             "the {term}`AMSTAR 2` rating of the review (circle high, diamond moderate, triangle up low, "
                              "triangle down critically low, square not rated); an arrow marks a CI beyond the axis. "
                              f"Not drawn: {len(other_measure)} results on other scales (mean differences, risk "
                              f"ratios) and {len(unclear)} whose direction the source does not state; all are in "
