@@ -57,6 +57,18 @@ def test_binary_outcomes_of_existing_trials_are_added(data_dir):
                for w in report.warnings)
 
 
+def test_the_worked_example_of_data_readme_merges(data_dir, tmp_path):
+    """The first worked example of data/README.md ("A new trial with a continuous outcome") works as
+    printed, and its warnings (no study characteristics yet) name the dataset's own files."""
+    readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    example = readme.split("**A new trial with a continuous outcome.**", 1)[1].split("```yaml\n", 1)[1]
+    report = add_trial(_write(tmp_path, example.split("```", 1)[0]), data_dir, today="2026-12-02")
+    assert report.added["studies"] == ["smith2024"] and report.added["outcomes"] == ["smith2024-ras"]
+    missing = [w for w in report.warnings if "characteristic-missing" in w]
+    assert missing and all(str(data_dir / "study_characteristics.csv") in w for w in missing), missing
+    assert not any("/add-" in w for w in report.warnings), report.warnings   # not the checked copy
+
+
 def test_a_trial_that_awaited_extraction_is_filled(data_dir, tmp_path):
     trial, study = awaiting_trial_file(data_dir, tmp_path)
     before = {r["study_id"]: r for r in _rows(data_dir / "studies.csv")}[study]

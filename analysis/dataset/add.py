@@ -283,7 +283,8 @@ def _located(issue: Issue, origins: dict, file: str, copy: Path, data_dir: Path)
         parts = [f"{file}: {where}" + (f".{issue.column}" if issue.column else "")]
         if issue.value is not None:
             parts.append(f"value '{issue.value}'")
-        parts += [f"rule {issue.rule}", issue.message]
+        # the check ran on a merged copy: messages name the dataset's own files
+        parts += [f"rule {issue.rule}", issue.message.replace(str(copy), str(data_dir))]
         return ": ".join(parts)
     return str(issue).replace(str(copy), str(data_dir))
 
