@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -59,14 +60,22 @@ def test_binary_outcomes_of_existing_trials_are_added(data_dir):
 
 def test_the_worked_example_of_data_readme_merges(data_dir, tmp_path):
     """The first worked example of data/README.md ("A new trial with a continuous outcome") works as
-    printed, and its warnings (no study characteristics yet) name the dataset's own files."""
+    printed and leaves no warning on the new trial; without its study characteristics, the warnings
+    name the dataset's own files."""
     readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
     example = readme.split("**A new trial with a continuous outcome.**", 1)[1].split("```yaml\n", 1)[1]
-    report = add_trial(_write(tmp_path, example.split("```", 1)[0]), data_dir, today="2026-12-02")
+    example = example.split("```", 1)[0]
+    bare = re.sub(r"study_characteristics:.*?(?=^outcomes:)", "", example, flags=re.S | re.M)
+    assert bare != example
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    report = add_trial(_write(tmp_path, example), data_dir, today="2026-12-02")
     assert report.added["studies"] == ["smith2024"] and report.added["outcomes"] == ["smith2024-ras"]
-    missing = [w for w in report.warnings if "characteristic-missing" in w]
-    assert missing and all(str(data_dir / "study_characteristics.csv") in w for w in missing), missing
-    assert not any("/add-" in w for w in report.warnings), report.warnings   # not the checked copy
+    assert report.warnings == []
+    without = add_trial(_write(tmp_path, bare), copy, today="2026-12-02")
+    missing = [w for w in without.warnings if "characteristic-missing" in w]
+    assert missing and all(str(copy / "study_characteristics.csv") in w for w in missing), missing
+    assert not any("/add-" in w for w in without.warnings), without.warnings   # not the checked copy
 
 
 def test_a_trial_that_awaited_extraction_is_filled(data_dir, tmp_path):

@@ -80,6 +80,7 @@ class _Table:
     key: list[str]
     rows: list[dict]
     origin: dict = field(default_factory=dict)   # primary key -> key path of the YAML row that made it
+    required: set = field(default_factory=set)   # columns the schema requires (a key column may be empty otherwise)
 
 
 def _cell(value, where: str, problems: list[str], file: str) -> str:
@@ -109,7 +110,9 @@ def _read_table(data_dir: Path, resource: dict) -> _Table:
         reader = csv.DictReader(handle)
         header, rows = list(reader.fieldnames or []), list(reader)
     key = resource["schema"].get("primaryKey")
-    return _Table(resource["name"], path, header, [key] if isinstance(key, str) else list(key), rows)
+    required = {f["name"] for f in resource["schema"]["fields"] if f.get("constraints", {}).get("required")}
+    return _Table(resource["name"], path, header, [key] if isinstance(key, str) else list(key), rows,
+                  required=required)
 
 
 def _csv_text(table: _Table) -> str:
@@ -146,7 +149,9 @@ def _merge_rows(table: _Table, entries, file: str, report: AddReport, problems: 
             continue
         row = {c: "" for c in table.header}
         row.update({c: _cell(v, f"{where}.{c}", problems, file) for c, v in entry.items()})
-        missing = [k for k in table.key if not row[k] and not (table.name == "risk_of_bias" and k == "outcome_id")]
+        # a key column the schema does not require may be empty (a study-level RoB 2 row has no
+        # outcome_id; only trial sizes have a basis)
+        missing = [k for k in table.key if not row[k] and k in table.required]
         if missing:
             problems.append(f"{file}: {where}.{missing[0]}: rule required: the row needs its key "
                             f"({', '.join(table.key)})")
