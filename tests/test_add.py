@@ -64,13 +64,15 @@ def test_the_worked_example_of_data_readme_merges(data_dir, tmp_path):
     name the dataset's own files."""
     readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
     example = readme.split("**A new trial with a continuous outcome.**", 1)[1].split("```yaml\n", 1)[1]
-    example = example.split("```", 1)[0]
+    # a fresh identifier: the example's trial may have been entered for real in the live data
+    example = example.split("```", 1)[0].replace("smith2024", "readme-example-2099")
     bare = re.sub(r"study_characteristics:.*?(?=^outcomes:)", "", example, flags=re.S | re.M)
     assert bare != example
     copy = tmp_path / "copy"
     shutil.copytree(data_dir, copy)
     report = add_trial(_write(tmp_path, example), data_dir, today="2026-12-02")
-    assert report.added["studies"] == ["smith2024"] and report.added["outcomes"] == ["smith2024-ras"]
+    assert report.added["studies"] == ["readme-example-2099"]
+    assert report.added["outcomes"] == ["readme-example-2099-ras"]
     assert report.warnings == []
     without = add_trial(_write(tmp_path, bare), copy, today="2026-12-02")
     missing = [w for w in without.warnings if "characteristic-missing" in w]
