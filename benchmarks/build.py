@@ -56,7 +56,11 @@ def change_one_trial(root: Path, study_id: str = "johnson2018") -> str:
 
 def add_a_trial(root: Path) -> float:
     """``python -m analysis add`` of the drill's trial that awaited extraction; returns its seconds."""
-    trial = root / "tests" / "fixtures" / "trials" / "awaiting-extracted.yml"
+    # the drill's file names its trial STUDY; the tests' helper picks a trial that awaits extraction
+    sys.path.insert(0, str(root / "tests"))
+    from conftest import awaiting_trial_file
+
+    trial, _ = awaiting_trial_file(root / "data", root)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "analysis", "add", str(trial)], capture_output=True, text=True,
                           cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
