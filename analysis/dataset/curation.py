@@ -52,15 +52,8 @@ def check_curation(tables: dict[str, Table]) -> list[Issue]:
             issue("field", fname, "curation-conflict", f"'{fname}' of '{oid}' already set on line {targets[oid, fname]}")
             continue
         targets[oid, fname] = line
-        spec = out.field_named(fname)
-        typed, shown, raw_line = by_id[oid][0][fname], by_id[oid][1][fname], by_id[oid][2]
-        old, problem = parse_cell(row.get("old_value") or "", dict(spec, constraints={}), {""})
-        if problem or old != typed:
-            issue("old_value", row.get("old_value") or "", "curation-old-value",
-                  f"the raw value of '{fname}' ({out.file} line {raw_line}) is '{shown}'")
-        new, problem = parse_cell(row.get("new_value") or "", spec, {""})
-        if problem:
-            issue("new_value", row.get("new_value") or "", problem[0], f"{problem[1]} (column '{fname}')")
+        _check_values(row, out.field_named(fname), fname, by_id[oid][0][fname], by_id[oid][1][fname],
+                      f"{out.file} line {by_id[oid][2]}", issue)
     return issues
 
 
@@ -87,16 +80,23 @@ def _check_rob_decision(row: dict, line: int, tables: dict[str, Table], targets:
         issue("field", fname, "curation-conflict", f"'{fname}' already set on line {targets[key, fname]}")
         return []
     targets[key, fname] = line
-    typed, shown, raw_line = match[0][0][column], match[0][1][column], match[0][2]
-    spec = rob.field_named(column)
+    _check_values(row, rob.field_named(column), column, match[0][0][column], match[0][1][column],
+                  f"{rob.file} line {match[0][2]}", issue)
+    return []
+
+
+def _check_values(row: dict, spec: dict, column: str, typed, shown: str, where: str, issue) -> None:
+    """A ``set`` decision names the raw value in ``old_value`` and a valid ``new_value`` of ``column``.
+
+    ``typed``/``shown`` are the raw cell as typed and as written; ``where`` is its file and line.
+    """
     old, problem = parse_cell(row.get("old_value") or "", dict(spec, constraints={}), {""})
     if problem or old != typed:
         issue("old_value", row.get("old_value") or "", "curation-old-value",
-              f"the raw value of '{column}' ({rob.file} line {raw_line}) is '{shown}'")
-    new, problem = parse_cell(row.get("new_value") or "", spec, {""})
+              f"the raw value of '{column}' ({where}) is '{shown}'")
+    _, problem = parse_cell(row.get("new_value") or "", spec, {""})
     if problem:
         issue("new_value", row.get("new_value") or "", problem[0], f"{problem[1]} (column '{column}')")
-    return []
 
 
 def apply_rob_curation(raw: pd.DataFrame, curation: pd.DataFrame | None) -> pd.DataFrame:

@@ -86,6 +86,19 @@ class RegTestResult:
                                f"{console(self.limit_ci_high)}]")])
 
 
+def _defined_effects(res, test: str) -> tuple[np.ndarray, np.ndarray]:
+    """The effects and variances of a fit's studies with a defined effect (at least 3).
+
+    Tables without an effect in a Mantel-Haenszel or Peto fit (double-zero or all-event tables)
+    are left out, as metafor does; ``test`` names the test in the error.
+    """
+    y = np.asarray(res.yi, dtype=float)[res.defined]
+    v = np.asarray(res.vi, dtype=float)[res.defined]
+    if y.size < 3:
+        raise ValueError(f"{test} needs at least 3 studies with an effect (k = {y.size})")
+    return y, v
+
+
 def regtest(res, model="rma", predictor="sei", ni=None) -> RegTestResult:
     """Regression test for funnel plot asymmetry (metafor ``regtest``).
 
@@ -109,11 +122,8 @@ def regtest(res, model="rma", predictor="sei", ni=None) -> RegTestResult:
     if predictor not in PREDICTORS:
         raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, not {predictor!r}")
     keep = res.defined
-    y = np.asarray(res.yi, dtype=float)[keep]
-    v = np.asarray(res.vi, dtype=float)[keep]
+    y, v = _defined_effects(res, "the regression test")
     k = y.size
-    if k < 3:
-        raise ValueError(f"the regression test needs at least 3 studies with an effect (k = {k})")
     if predictor in ("sei", "vi"):
         x = np.sqrt(v) if predictor == "sei" else v
     else:
@@ -230,12 +240,8 @@ def ranktest(res) -> RankTestResult:
     effect in a Mantel-Haenszel or Peto fit (double-zero or all-event tables) are left out, as
     metafor does.
     """
-    keep = res.defined
-    y = np.asarray(res.yi, dtype=float)[keep]
-    v = np.asarray(res.vi, dtype=float)[keep]
+    y, v = _defined_effects(res, "the rank correlation test")
     k = y.size
-    if k < 3:
-        raise ValueError(f"the rank correlation test needs at least 3 studies with an effect (k = {k})")
     w = 1.0 / v
     deviates = (y - np.sum(w * y) / w.sum()) / np.sqrt(v - 1.0 / w.sum())
     if np.ptp(deviates) == 0.0 or np.ptp(v) == 0.0:
