@@ -17,7 +17,7 @@ from analysis import dataset, rma
 from analysis.book import changelog, feed
 from analysis.book.build import drop_undrawn_figures
 from analysis.book.fingerprint import data_fingerprint
-from analysis.chapter import analyse_domain, render, sof
+from analysis.chapter import analyse_domain, domain_figures, render, sof
 from analysis.dataset.add import add_trial
 from analysis.dataset.load import at_timepoint
 from analysis.stats import absolute
@@ -88,6 +88,9 @@ def test_a_domain_of_one_trial_is_shown_not_pooled(service_use):
 def test_two_trials_have_no_prediction_interval_and_no_subgroup_tests(service_use):
     rep = analyse_domain(dataset.load(service_use), "drill-admission")
     assert rep.primary.k == 2 and rep.prediction_interval() == (None, None)
+    # the per-trial table and results say what each effect was computed from
+    assert domain_figures.entered_as(rep) == ["event counts"] * 2
+    assert [r["entered_as"] for r in rep.to_dict()["per_trial"]] == ["event counts"] * 2
     assert all(isinstance(v, str) and "fewer than 3" in v for v in rep.subgroups.values())
     assert rep.to_dict()["primary"]["pi_low"] is None
 

@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 #: Rows per figure page: from this many trials on, forest-type plots are paginated.
 PAGE_ROWS = 100
 
-#: How an effect entered the analysis, for rows without arm-level means and SDs.
-ENTERED_AS = {"msd": "means and SDs", "events": "event counts", "effect-se": "reported effect"}
-
 _ROB_WORDS = {"low": "low", "some-concerns": "some concerns", "high": "high"}
 
 
@@ -46,30 +43,23 @@ def _note(text: str) -> PageFigure:
     return PageFigure(text + "\n", f"<p>{text}</p>")
 
 
-def effect_label(rep: DomainReport) -> str:
-    """The effect measure's name as figures and tables print it (:attr:`DomainReport.effect_label`)."""
-    return rep.effect_label
+def entered_as(rep: DomainReport) -> list[str]:
+    """Per trial, in forest-plot order, what its effect was computed from.
 
-
-def _exp(rep: DomainReport) -> bool:
-    return rep.exp
-
-
-def _entered(rep: DomainReport) -> list[str]:
-    """Per row: how its effect entered, when the forest's arm columns cannot show it."""
-    measure = str(rep.primary.measure).upper()
-    reported = f"reported {'g' if measure == 'SMD' else effect_label(rep).lower()}"
-    out = []
-    for kind, n_rows in zip(rep.trials["data_type"].astype(str), rep.trials["n_rows"]):
-        out.append(f"{int(n_rows)} rows combined" if n_rows > 1 else
-                   {"effect-se": reported, "events": "from event counts"}.get(kind, ""))
-    return out
+    "means and SDs", "event counts", "reported g" (or the measure) or "2 rows combined". The forest
+    plot shows it where the arm columns are empty; the per-trial table and results file show it for
+    every trial.
+    """
+    reported = f"reported {'g' if rep.measure == 'SMD' else rep.effect_label.lower()}"
+    words = {"msd": "means and SDs", "events": "event counts", "effect-se": reported}
+    return [f"{int(n_rows)} rows combined" if n_rows > 1 else words.get(kind, kind)
+            for kind, n_rows in zip(rep.trials["data_type"].astype(str), rep.trials["n_rows"])]
 
 
 def arm_data(rep: DomainReport) -> pd.DataFrame:
-    """The forest plot's arm columns, with how each row's effect entered where they are empty."""
+    """The forest plot's arm columns, with how each trial's effect entered (shown where they are empty)."""
     frame = rep.arm_data().copy()
-    frame["entered"] = _entered(rep)
+    frame["entered"] = entered_as(rep)
     return frame
 
 
@@ -81,8 +71,7 @@ def per_trial_records(rep: DomainReport) -> list[dict]:
     """
     frame = rep.primary.to_frame()
     rob = rep.rob()
-    entered = [f"{int(n_rows)} rows combined" if n_rows > 1 else ENTERED_AS.get(kind, kind)
-               for kind, n_rows in zip(rep.trials["data_type"].astype(str), rep.trials["n_rows"])]
+    entered = entered_as(rep)
     records = []
     for i, row in enumerate(frame.itertuples(index=False)):
         record = {"study": str(row.study), "entered_as": entered[i], "yi": plain(row.yi), "vi": plain(row.vi),
@@ -97,7 +86,7 @@ def per_trial_records(rep: DomainReport) -> list[dict]:
 def per_trial_table(rep: DomainReport) -> Table:
     """The trials of the forest plot as a table, labelled ``tbl-trials-<domain>``."""
     domain = rep.domain["id"]
-    label = effect_label(rep)
+    label = rep.effect_label
     header = ["Trial", f"{md_escape(label)} [95% CI]", "Weight", "Entered from", "Overall risk of bias",
               "RoB 2 domains D1-D5"]
     rows = []
@@ -129,7 +118,7 @@ class ChapterFigures:
         self.page_dir = page_dir
         self.domain = rep.domain["id"]
         self.title = md_escape(rep.domain.get("title", self.domain))
-        self.label = effect_label(rep)
+        self.label = rep.effect_label
         self.large = rep.primary.k > PAGE_ROWS
 
     def _block(self, fig, stem: str, name: str, caption: str, **options) -> PageFigure:
@@ -152,7 +141,7 @@ class ChapterFigures:
         """The main analysis: ``fig-forest-<domain>``, with SVG and PDF downloads."""
         rep = self.rep
         drawn = figures.forest(rep.primary, arm_data=arm_data(rep), rob=rep.rob(), effect_label=self.label,
-                               exp=_exp(rep), favours=rep.favours, max_rows=PAGE_ROWS if self.large else None)
+                               exp=rep.exp, favours=rep.favours, max_rows=PAGE_ROWS if self.large else None)
         caption = (f"Forest plot of {self.title.lower()} (random-effects model). Squares: trial effects, area "
                    "proportional to the weight; lines: 95% confidence intervals; diamond: pooled effect; bar "
                    "under the diamond: 95% prediction interval; circles: risk of bias (RoB 2 domains D1-D5 and "
@@ -167,7 +156,7 @@ class ChapterFigures:
             result = self.rep.subgroups.get(column)
             if result is None or isinstance(result, str):
                 continue
-            fig = figures.forest(result, effect_label=self.label, exp=_exp(self.rep), studies=not self.large,
+            fig = figures.forest(result, effect_label=self.label, exp=self.rep.exp, studies=not self.large,
                                  favours=self.rep.favours)
             rows = "the subgroups' pooled results" if self.large else "trials grouped by subgroup"
             caption = (f"Subgroup analysis of {self.title.lower()} by {md_escape(title.lower())}: {rows}, each "
@@ -182,7 +171,7 @@ class ChapterFigures:
         rep = self.rep
         if rep.loo is None:
             return _note("A leave-one-out analysis needs at least two comparisons.")
-        drawn = figures.leave_one_out_plot(rep.loo, rep.primary, effect_label=self.label, exp=_exp(rep),
+        drawn = figures.leave_one_out_plot(rep.loo, rep.primary, effect_label=self.label, exp=rep.exp,
                                            favours=rep.favours,
                                            max_rows=PAGE_ROWS if self.large else None)
         caption = ("Leave-one-out analysis: the pooled effect with each trial omitted in turn; the shaded band is "
@@ -204,7 +193,7 @@ class ChapterFigures:
         rep = self.rep
         if rep.cumulative is None:
             return _note("A cumulative meta-analysis needs at least two comparisons.")
-        drawn = figures.cumulative_forest(rep.cumulative, effect_label=self.label, exp=_exp(rep),
+        drawn = figures.cumulative_forest(rep.cumulative, effect_label=self.label, exp=rep.exp,
                                           favours=rep.favours,
                                           max_rows=PAGE_ROWS if self.large else None)
         caption = "Cumulative meta-analysis: the pooled effect as each trial was published."
