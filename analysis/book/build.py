@@ -44,6 +44,14 @@ BUILD_DIR = Path("_build")
 WORK_DIR = BUILD_DIR / ".work"
 KERNEL = "python3"
 
+#: The environment of every chapter's kernel: one thread for the linear-algebra libraries. The
+#: build runs several kernels at once (``--jobs``, one per core), and a BLAS that starts a thread
+#: per core in each of them oversubscribes the machine: two chapters in parallel on two cores took
+#: four times as long as one alone (benchmarks/RESULTS.md). The chapters' matrices are small
+#: enough that threads never help, and a fixed thread count keeps the sums in the same order on
+#: every machine.
+KERNEL_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 
 class BuildError(Exception):
     """A build step failed; the published book and results are left untouched."""
@@ -114,6 +122,7 @@ def _execute_domain(template: str, output: str, parameters: dict, cwd: str,
     import papermill as pm
 
     start = time.perf_counter()
+    os.environ.update(KERNEL_ENV)     # inherited by the kernel papermill starts (this is a worker process)
     # The kernel's and papermill's chatter goes to a log beside the output, not to the terminal;
     # a failing cell still raises PapermillExecutionError naming the cell and the error.
     logging.getLogger("papermill").setLevel(logging.ERROR)
