@@ -22,13 +22,18 @@ book: $(VENV)/.installed
 pdf: $(VENV)/.installed
 	$(PY) -m analysis build --pdf
 
-# every test, the slow ones (book builds, notebooks, browser) included
+# every test, the slow ones (book builds, notebooks, browser) included, on every core: each test
+# module runs in one worker (module fixtures build copies of the book once), in the order
+# tests/conftest.py gives (--no-loadscope-reorder), and the session's builds run in the background
+# while the tests that do not need them run
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_XDIST)
 
 # the quick loop while editing: everything but the tests marked slow
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_XDIST) -m "not slow"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

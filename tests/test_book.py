@@ -22,7 +22,7 @@ from analysis import dataset
 from analysis.book import pages
 from analysis.stats import formatting
 
-from conftest import ROOT, copy_built, missing
+from conftest import ROOT, copy_built, missing, session_build_args
 from conftest import build as _build
 from conftest import results as _results
 
@@ -104,10 +104,12 @@ def test_reproduction_of_smit_2022(book):
 
 
 def test_no_change_rebuild_executes_nothing(rebuilt):
-    proc = _build(rebuilt)
+    # the same build as the session's, nothing changed: no chapter runs, the book is not rebuilt
+    proc = _build(rebuilt, *session_build_args())
     assert proc.returncode == 0, proc.stderr[-2000:]
     build = _results(rebuilt, "build")
-    assert build["executed"] == []
+    assert build["executed"] == [] and build["learn_executed"] == []
+    assert not build["book_built"] and not build["pdf_built"] and "up to date" in proc.stdout
 
 
 def test_one_changed_trial_reexecutes_exactly_its_domains(rebuilt):

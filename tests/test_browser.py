@@ -167,6 +167,29 @@ def _screenshot(driver, name: str) -> None:
     (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+@pytest.fixture(scope="module")
+def tour(book, site, browser):
+    """Every page of the book opened once at each width, as a reader would: what the page-width,
+    image and accessibility tests check, by width and page. axe-core runs on every page at the
+    desktop width and on the home, first domain and first Learn pages on the phone; its
+    violations are None where it did not run (or is not installed)."""
+    learn = sorted((book / "chapters" / "generated" / "learn").glob("*.ipynb"))[0].stem
+    axe_on_phone = {"chapters/index.html", f"chapters/domains/{_domains(book)[0]['id']}.html",
+                    f"chapters/generated/learn/{learn}.html"}
+    seen: dict[str, dict[str, dict]] = {}
+    for width in WIDTHS:
+        _resize(browser, width)
+        seen[width] = {}
+        for page in _pages(book):
+            _open(browser, f"{site}/{page}")
+            scroll, viewport = browser.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            images = browser.execute_script(_IMAGES)
+            axe = _axe(browser) if AXE.exists() and (width == "desktop" or page in axe_on_phone) else None
+            seen[width][page] = {"width": scroll, "viewport": viewport, "images": images, "axe": axe}
+    return seen
+
+
 _IMAGES = r"""
 return Array.from(document.querySelectorAll('article img')).filter(i => i.getClientRects().length).map(i => {
   const r = i.getBoundingClientRect();
@@ -213,25 +236,16 @@ def test_screenshots_at_both_widths(book, site, browser):
             assert (SCREENSHOTS / f"{name}-{pixels}.png").stat().st_size > 10_000, name
 
 
-def test_no_page_is_wider_than_a_phone(book, site, browser):
-    _resize(browser, "phone")
-    wide = {}
-    for page in _pages(book):
-        _open(browser, f"{site}/{page}")
-        width, viewport = browser.execute_script(
-            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-        if width > viewport:
-            wide[page] = width
+def test_no_page_is_wider_than_a_phone(tour):
+    wide = {page: seen["width"] for page, seen in tour["phone"].items() if seen["width"] > seen["viewport"]}
     assert not wide, f"pages wider than the {WIDTHS['phone'][0]}-pixel screen: {wide}"
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
-def test_every_image_is_sharp_legible_and_described(book, site, browser, width):
-    _resize(browser, width)
+def test_every_image_is_sharp_legible_and_described(tour, width):
     problems, seen = [], 0
-    for page in _pages(book):
-        _open(browser, f"{site}/{page}")
-        for image in browser.execute_script(_IMAGES):
+    for page, visit in tour[width].items():
+        for image in visit["images"]:
             seen += 1
             where = f"{page}: {image['src'][:80]}"
             # one pixel of rounding: natural sizes are whole pixels, an SVG's height in points is not
@@ -265,26 +279,21 @@ def _axe(driver) -> list[dict]:
     return violations
 
 
-def test_no_serious_accessibility_violations(book, site, browser):
+def test_no_serious_accessibility_violations(tour):
     if not AXE.exists():
         missing(f"axe-core ({AXE}; npm install --prefix .ci/node axe-core)")
-    learn = sorted((book / "chapters" / "generated" / "learn").glob("*.ipynb"))[0].stem
-    phone = {"chapters/index.html", f"chapters/domains/{_domains(book)[0]['id']}.html",
-             f"chapters/generated/learn/{learn}.html"}
     by_rule: dict[str, list[str]] = {}
-    for width, pages in (("desktop", _pages(book)), ("phone", sorted(phone))):
-        _resize(browser, width)
-        for page in pages:
-            _open(browser, f"{site}/{page}")
-            for violation in _axe(browser):
+    for width, visits in tour.items():
+        for page, visit in visits.items():
+            for violation in visit["axe"] or []:
                 if violation["impact"] not in ("serious", "critical"):
                     continue
                 for node in violation["nodes"]:
                     target = " ".join(map(str, node["target"]))
                     excused = THEME_RULES.get(violation["id"], ((), ""))[0]
                     if not any(part in target for part in excused):
-                        by_rule.setdefault(violation["id"], []).append(
-                            f"{width} {page}: {' '.join(map(str, node['target']))[:120]}")
+                        by_rule.setdefault(violation["id"], []).append(f"{width} {page}: {target[:120]}")
+    assert sum(visit["axe"] is not None for visits in tour.values() for visit in visits.values()) > 20
     report = "\n".join(f"{rule} ({len(nodes)}): {nodes[:5]}" for rule, nodes in sorted(by_rule.items()))
     assert not by_rule, "serious or critical axe-core violations:\n" + report
 

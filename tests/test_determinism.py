@@ -1,7 +1,8 @@
 """The same data give the same results, figures included, whatever the path or the row order.
 
 Two clean builds of two copies of the repository at different paths (the session's book,
-conftest.built_book, and a second build with ``--no-book``: the book only copies these files) must
+conftest.built_book, and conftest.second_build: ``--no-book``, since the book only copies these
+files, and without the Learn chapters, which write none of them) must
 write identical ``_build/results/*.json`` (``build.json`` holds timings and is left out) and
 identical figures (every image output of the executed domain notebooks, which the book copies,
 every SVG and PDF file the chapters write beside themselves, and every generated figure).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -28,7 +30,7 @@ import pytest
 
 from analysis import chapter, dataset
 
-from conftest import ROOT, build, copy_repository
+from conftest import BLAS_ENV, ROOT
 
 #: Relative difference allowed between results of shuffled rows: floating-point sums in another
 #: order (k <= 30 terms of order 1 and double precision: well below 1e-13).
@@ -74,11 +76,8 @@ def _figures(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def builds(built_book, tmp_path_factory):
-    other = copy_repository(tmp_path_factory.mktemp("determinism") / "elsewhere")
-    proc = build(other, "--no-book")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return built_book, other
+def builds(built_book, second_build):
+    return built_book, second_build
 
 
 @pytest.mark.slow
@@ -151,3 +150,12 @@ def test_row_order_of_outcomes_does_not_change_results(tmp_path):
         # the last bit; compare sorted lists element-wise with the reorder tolerance
         problems = _close(ja, js)
         assert not problems, f"{name}: " + "; ".join(problems[:10])
+
+
+def test_chapters_and_tests_run_numpy_with_one_blas_thread():
+    """The build's kernels and the test processes agree on the linear-algebra thread count (one: a
+    fixed order of sums on every machine, and no oversubscription when processes run side by side)."""
+    from analysis.book.build import KERNEL_ENV
+
+    assert KERNEL_ENV == BLAS_ENV
+    assert all(os.environ[name] == value for name, value in BLAS_ENV.items())

@@ -1,8 +1,7 @@
-"""``python -m analysis pool``: run as a subprocess on small CSV files, good and bad."""
+"""``python -m analysis pool`` on small CSV files, good and bad: in process (conftest.command), and
+as a real subprocess in the tests that say so (one of each kind: results, a located error, a usage
+error, an undecodable file)."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from analysis.stats.effects import escalc
 from analysis.stats.meta import JSON_KEYS, rma
 
+from conftest import command
 from datasets import (
     BCG,
     NORMAND1999,
@@ -20,8 +20,6 @@ from datasets import (
     csv_text,
     normand1999_arms,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 # The published data sets of tests/datasets.py as the CSV files the command reads.
 # Colditz et al. (1994) BCG trials; tests/reference/REFERENCE-VALUES.md R1.
@@ -34,30 +32,32 @@ NORMAND_RD_CSV = csv_text({"study": NORMAND1999_TABLE3.labels, "yi": NORMAND1999
                            "vi": NORMAND1999_TABLE3.vi}, decimals=PRINTED_DECIMALS)
 
 
-def run(tmp_path, content, *options, name="studies.csv", raw=None):
+def run(tmp_path, content, *options, name="studies.csv", raw=None, subprocess_run=False):
     path = tmp_path / name
     if raw is not None:
         path.write_bytes(raw)
     elif content is not None:
         path.write_text(content, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "analysis", "pool", str(path), *options],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    return proc
+    return command("pool", str(path), *options, subprocess_run=subprocess_run)
 
 
-def run_json(tmp_path, content, *options):
-    proc = run(tmp_path, content, *options, "--json")
+def run_json(tmp_path, content, *options, subprocess_run=False):
+    proc = run(tmp_path, content, *options, "--json", subprocess_run=subprocess_run)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
+#: Run in process, and once more as the command a user types (a real Python process).
+BOTH = pytest.mark.parametrize("subprocess_run", [False, True], ids=["in-process", "subprocess"])
+
+
 # --- good input ------------------------------------------------------------------------------
 
-def test_colditz1994_bcg_dersimonian_laird_json(tmp_path):
+@BOTH
+def test_colditz1994_bcg_dersimonian_laird_json(tmp_path, subprocess_run):
     # tests/reference/REFERENCE-VALUES.md R1: DL -0.7141 [-1.0644, -0.3638], tau2 = 0.3088, I2 = 92.1173,
     # z = -3.9952; Q-profile tau2 CI [0.1197, 1.1115]
-    out = run_json(tmp_path, BCG_CSV, "--measure", "RR", "--method", "DL")
+    out = run_json(tmp_path, BCG_CSV, "--measure", "RR", "--method", "DL", subprocess_run=subprocess_run)
     assert set(out) == set(JSON_KEYS) | {"exp"}
     got = [out[key] for key in ("estimate", "ci_low", "ci_high", "tau2", "i2_q", "statistic",
                                 "tau2_ci_low", "tau2_ci_high")]
@@ -195,6 +195,15 @@ BAD = [
 @pytest.mark.parametrize("name, content, options, expected", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_one_located_line(tmp_path, name, content, options, expected):
     proc = run(tmp_path, content, *options)
+    _one_located_line(proc, tmp_path, expected)
+
+
+def test_bad_input_is_one_located_line_in_a_subprocess(tmp_path):
+    name, content, options, expected = BAD[0]
+    _one_located_line(run(tmp_path, content, *options, subprocess_run=True), tmp_path, expected)
+
+
+def _one_located_line(proc, tmp_path, expected):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1, proc.stderr
@@ -218,14 +227,16 @@ def test_bad_options_and_files(tmp_path, content, options, expected):
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
 
 
-def test_not_utf8(tmp_path):
+@BOTH
+def test_not_utf8(tmp_path, subprocess_run):
     raw = "study,yi,vi\nK\xf6ln,1,1\n".encode("latin-1")
-    proc = run(tmp_path, None, "--measure", "GEN", raw=raw)
+    proc = run(tmp_path, None, "--measure", "GEN", raw=raw, subprocess_run=subprocess_run)
     assert proc.returncode == 2 and proc.stderr.strip().endswith("not UTF-8 text")
 
 
-def test_usage_errors(tmp_path):
+@BOTH
+def test_usage_errors(tmp_path, subprocess_run):
     for options in (("--measure", "HR"), ("--method", "REML"), ("--measure", "SMD", "--bogus")):
-        proc = run(tmp_path, NORMAND_CSV, *options)
+        proc = run(tmp_path, NORMAND_CSV, *options, subprocess_run=subprocess_run)
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
