@@ -8,7 +8,7 @@ Clones HEAD into a temporary directory (uncommitted changes are not measured), w
 reviews' material (``../shared``) beside the clone when it is beside this repository, so that
 ``REVIEW_NO_SKIP=1`` holds as in CI; runs ``make test`` there once per worker setting
 (``PYTEST_WORKERS``; ``auto`` is one worker per core), with this repository's virtual
-environment (``VENV``: installing it is not part of the measure), and times each run with the
+environment (``VENV``: installing it is not part of the measure) and its axe-core, and times each run with the
 wall clock and the CPU time of the whole process tree. With ``--write`` the table replaces the
 "Test suite" section of ``benchmarks/RESULTS.md``.
 """
@@ -43,6 +43,10 @@ def make_test(repo: Path, workers: str) -> dict:
     env.pop("REVIEW_NO_SKIP", None)
     if (repo.parent / "shared").exists():
         env["REVIEW_NO_SKIP"] = "1"
+    # the accessibility test's axe-core, which .ci/run installs: this repository's copy
+    axe = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+    if axe.exists():
+        env.setdefault("AXE_CORE_JS", str(axe))
     venv = Path(sys.prefix)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
