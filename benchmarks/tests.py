@@ -75,7 +75,7 @@ def table(rows: list[dict], commit: str) -> str:
     best = min(rows, key=lambda r: r["seconds"])
     met = "met" if best["seconds"] < GOAL_SECONDS else "not met"
     lines += ["", f"- Goal `make test` under {GOAL_SECONDS / 60:.0f} minutes on two cores: {met} "
-              f"({best['seconds']:.1f} s with {best['workers']} worker(s))."]
+              f"({best['seconds']:.1f} s with PYTEST_WORKERS={best['workers']})."]
     return "\n".join(lines)
 
 
