@@ -86,10 +86,14 @@ def copy_repository(target: Path) -> Path:
     return target
 
 
+def build_command(root: Path, *args: str) -> list[str]:
+    """``python -m analysis build --root ROOT [args]``, to run in ``root`` (so the copy's own package runs)."""
+    return [sys.executable, "-m", "analysis", "build", "--root", str(root), *args]
+
+
 def build(root: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """``python -m analysis build --root ROOT [args]`` run in ``root`` (so the copy's own package runs)."""
-    return subprocess.run([sys.executable, "-m", "analysis", "build", "--root", str(root), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=root)
+    """:func:`build_command` run in ``root``, its output captured."""
+    return subprocess.run(build_command(root, *args), capture_output=True, text=True, timeout=timeout, cwd=root)
 
 
 def results(root: Path, name: str) -> dict:
@@ -155,9 +159,9 @@ def _start_session_build(name: str, tmp_path_factory) -> None:
         if SESSION_BUILDS[name][2]:
             for notebook in (root / "chapters" / "learn").glob("*.ipynb"):
                 notebook.unlink()
-        cmd = [sys.executable, "-m", "analysis", "build", "--root", str(root), *session_build_args(name)]
         _STARTED[name] = subprocess.Popen([sys.executable, "-c", _WRAPPER, str(where / "exit-status"),
-                                           str(where / "build.log"), str(root), *cmd])
+                                           str(where / "build.log"), str(root),
+                                           *build_command(root, *session_build_args(name))])
     except Exception as exc:   # the workers waiting for it must not wait in vain
         (where / "build.log").write_text(f"the build could not be started: {exc!r}\n", encoding="utf-8")
         (where / "exit-status").write_text("not started", encoding="utf-8")

@@ -2,22 +2,18 @@
 
 Each command's JSON must equal the library called directly (whose numbers are checked against
 metafor in test_metafor_fixtures.py and test_multilevel.py), and bad input must end in one
-located line on stderr, never a traceback. The commands run in process (``analysis.commands.main``
-with the output captured), and as a subprocess in the tests marked so.
+located line on stderr, never a traceback. The commands run in process (conftest.command:
+``analysis.commands.main`` with the output captured), and as a subprocess in the tests marked so.
 """
-import contextlib
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from analysis.commands import main
 from analysis.stats import bias, meta, moderators, multilevel, sensitivity
+
+from conftest import command as run_command
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "reference" / "fixtures"
@@ -40,17 +36,7 @@ def csv_text(columns: dict) -> str:
 def run(tmp_path, command, content, *options, subprocess_run=False):
     path = tmp_path / "studies.csv"
     path.write_text(content, encoding="utf-8")
-    argv = [command, str(path), *options]
-    if subprocess_run:
-        proc = subprocess.run([sys.executable, "-m", "analysis", *argv], cwd=REPO, capture_output=True,
-                              text=True, timeout=120)
-    else:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-        proc = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
-    assert "Traceback" not in proc.stderr + proc.stdout
-    return proc
+    return run_command(command, str(path), *options, subprocess_run=subprocess_run)
 
 
 def run_json(tmp_path, command, content, *options):
@@ -239,6 +225,5 @@ def test_as_a_subprocess(tmp_path, schools, command, content, options, code):
 
 
 def test_verb_help(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "analysis", "metareg", "--help"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = run_command("metareg", "--help", subprocess_run=True)
     assert proc.returncode == 0 and "--mods" in proc.stdout and "FILE.csv" in proc.stdout
