@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", ".pytest_cache", ".hypothesis",
                                 "domains", "generated", "*.egg-info", "_work")
@@ -110,22 +112,11 @@ def table(rows: list[dict]) -> str:
 
 
 def write_results(text: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = ("## Book build\n\nCommand: `python benchmarks/build.py --write` (real data, temporary copy; the added\n"
-               "trial is tests/fixtures/trials/awaiting-extracted.yml, `python -m analysis add`).\n"
-               "Goals: no-change rebuild under 10 s; one-trial rebuild under 40% of the clean build.\n"
-               "Learn chapters are pinned to the dataset version (they re-run at a release, not at every edit),\n"
-               "so a one-trial edit re-executes only the domain chapters containing the trial.\n\n"
-               + text + "\n")
-    if "## Book build" in old:
-        head, _, rest = old.partition("## Book build")
-        tail = rest.split("\n## ", 1)
-        rest = ("\n## " + tail[1]) if len(tail) > 1 else ""
-        new = head + section + rest
-    else:
-        new = old.rstrip() + "\n\n" + section
-    path.write_text(new, encoding="utf-8")
+    replace_section("Book build", "Command: `python benchmarks/build.py --write` (real data, temporary copy; the added\n"
+                    "trial is tests/fixtures/trials/awaiting-extracted.yml, `python -m analysis add`).\n"
+                    "Goals: no-change rebuild under 10 s; one-trial rebuild under 40% of the clean build.\n"
+                    "Learn chapters are pinned to the dataset version (they re-run at a release, not at every edit),\n"
+                    "so a one-trial edit re-executes only the domain chapters containing the trial.\n\n" + text)
 
 
 def main() -> int:

@@ -30,6 +30,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic  # noqa: E402
 from build import IGNORE, ROOT, change_one_trial  # noqa: E402  (benchmarks/build.py)
+from results import replace_section  # noqa: E402
 
 COMMAND = "python benchmarks/scale.py --write"
 LEARN = Path("chapters") / "learn"
@@ -151,12 +152,7 @@ def goals(results: list[dict]) -> str:
 
 
 def write_results(text: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8")
-    head, _, rest = old.partition("\n## Scale\n")
-    tail = rest.split("\n## ", 1)
-    after = ("\n## " + tail[1]) if rest and len(tail) > 1 else ""
-    path.write_text(head.rstrip("\n") + "\n\n## Scale\n\n" + text + "\n" + after, encoding="utf-8")
+    replace_section("Scale", text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The goal of the codebase issue: ``make test`` on two cores.
 GOAL_SECONDS = 300.0
@@ -39,7 +41,7 @@ def clone(target: Path) -> Path:
 
 
 def make_test(repo: Path, workers: str) -> dict:
-    env = {**os.environ, "PYTEST_WORKERS": workers}
+    env = dict(os.environ)
     env.pop("REVIEW_NO_SKIP", None)
     if (repo.parent / "shared").exists():
         env["REVIEW_NO_SKIP"] = "1"
@@ -80,18 +82,9 @@ def table(rows: list[dict], commit: str) -> str:
 
 
 def write_results(text: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8")
-    section = ("## Test suite\n\nCommand: `python benchmarks/tests.py --write` (`make test` on a fresh clone of HEAD, "
-               "every test,\nslow ones included; `../shared` beside the clone and `REVIEW_NO_SKIP=1`, as in CI).\n\n"
-               + text + "\n")
-    if "## Test suite" in old:
-        head, _, rest = old.partition("## Test suite")
-        tail = rest.split("\n## ", 1)
-        new = head + section + (("\n## " + tail[1]) if len(tail) > 1 else "")
-    else:
-        new = old.rstrip() + "\n\n" + section
-    path.write_text(new, encoding="utf-8")
+    replace_section("Test suite", "Command: `python benchmarks/tests.py --write` (`make test` on a fresh clone of HEAD, "
+                    "every test,\nslow ones included; `../shared` beside the clone and `REVIEW_NO_SKIP=1`, as in "
+                    "CI).\n\n" + text)
 
 
 def main() -> int:
