@@ -47,7 +47,7 @@ KERNEL = "python3"
 #: The environment of every chapter's kernel: one thread for the linear-algebra libraries. The
 #: build runs several kernels at once (``--jobs``, one per core), and a BLAS that starts a thread
 #: per core in each of them oversubscribes the machine: two chapters in parallel on two cores took
-#: four times as long as one alone (benchmarks/RESULTS.md). The chapters' matrices are small
+#: two to four times as long as one alone (benchmarks/blas.py). The chapters' matrices are small
 #: enough that threads never help, and a fixed thread count keeps the sums in the same order on
 #: every machine.
 KERNEL_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
